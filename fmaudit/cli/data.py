@@ -1,0 +1,98 @@
+"""Data-job commands: ``filter``, ``policy check|schema``, ``demo-corpus``, ``demo``, ``report``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fmaudit.errors import UsageError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("filter", help="stream a corpus through the policy's data stages")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="JSONL(.gz), Parquet or text files, or folders of them")
+    p.add_argument("--policy", required=True, help="policy YAML file")
+    p.add_argument("--out", required=True, help="output folder (data/, dropped/, quarantine/, reports/)")
+    p.add_argument("--stages", help="comma-separated: run only these stages of the policy")
+    p.add_argument("--workers", type=_positive_int, help="worker processes (default: policy, else all cores)")
+    p.add_argument("--engine", default="local", help="execution engine (default: local)")
+    p.add_argument("--address", help="Ray cluster address (with --engine ray)")
+    p.add_argument("--truth", help="ground-truth file of a demo corpus, for precision/recall in reports")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_filter)
+
+    p = sub.add_parser("policy", help="validate or describe policy files")
+    psub = p.add_subparsers(dest="policy_command", metavar="ACTION")
+    psub.required = True
+    c = psub.add_parser("check", help="validate policy files (exit 2 naming the file and field on error)")
+    c.add_argument("files", nargs="+", metavar="FILE")
+    c.set_defaults(func=cmd_policy_check)
+    c = psub.add_parser("schema", help="print the settings of every stage as JSON Schema")
+    c.set_defaults(func=cmd_policy_schema)
+
+    p = sub.add_parser("report", help="print the checks table of a reports folder")
+    p.add_argument("reports_dir", metavar="DIR")
+    p.set_defaults(func=cmd_report)
+
+
+def _positive_int(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+    return value
+
+
+def cmd_filter(args) -> int:
+    from fmaudit.pipeline.runner import run_filter
+    from fmaudit.policy import load_policy
+    from fmaudit.reports.table import print_summary
+
+    policy = load_policy(args.policy)
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else None
+    options = {"address": args.address} if args.address else {}
+    if args.address and args.engine != "ray":
+        raise UsageError("--address goes with --engine ray")
+    result = run_filter(policy, args.inputs, args.out, stages=stages, workers=args.workers, engine=args.engine,
+                        engine_options=options, truth=args.truth, progress=not args.no_progress)
+    if result.skipped:
+        print(f"{args.out}: job already complete; nothing to do")
+    print_summary(result.summary, result.counts)
+    return result.exit_code
+
+
+def cmd_policy_check(args) -> int:
+    from fmaudit.policy import load_policy
+
+    for f in args.files:
+        policy = load_policy(f)
+        print(f"{f}: ok (policy {policy.name!r}; stages: {', '.join(s.name for s in policy.stages) or 'none'})")
+    return 0
+
+
+def cmd_policy_schema(args) -> int:
+    from fmaudit.policy import PolicyModel
+    from fmaudit.stages import available_stages, get_stage
+
+    out = {"policy": PolicyModel.model_json_schema(),
+           "stages": {name: get_stage(name).Settings.model_json_schema() for name in available_stages()}}
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from fmaudit.reports.envelope import SUMMARY
+    from fmaudit.reports.table import print_summary
+
+    path = Path(args.reports_dir)
+    if (path / "reports" / SUMMARY).exists():
+        path = path / "reports"
+    if not (path / SUMMARY).exists():
+        raise UsageError(f"{args.reports_dir}: no {SUMMARY} found")
+    summary = json.loads((path / SUMMARY).read_text())
+    print_summary(summary)
+    return summary["exit_code"]

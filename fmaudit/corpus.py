@@ -1,0 +1,292 @@
+"""Documents, streaming corpus readers, JSONL writers and quarantine records.
+
+A document is ``{"id": str, "text": str, "meta": {...}}``. Readers stream: they hold one record at a
+time, whatever the size of the corpus. A record that cannot become a document (bad JSON, missing or
+non-string text, invalid UTF-8, empty text, duplicate id) is never fatal: the reader yields a
+:class:`Quarantined` record naming the source file, the line (or row) and the error.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Iterable, Iterator, Union
+
+from fmaudit.errors import InputError
+
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")
+PARQUET_SUFFIXES = (".parquet",)
+TEXT_SUFFIXES = (".txt", ".md")
+
+
+@dataclass
+class Document:
+    """One document of the corpus. Extra top-level fields of an input record are kept in ``meta``."""
+
+    id: str
+    text: str
+    meta: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "text": self.text, "meta": self.meta}
+
+
+@dataclass
+class Quarantined:
+    """A record that could not become a document; written to ``quarantine/`` with its origin."""
+
+    source: str
+    line: int
+    kind: str  # bad_json, invalid_utf8, not_object, missing_text, non_string_text, empty_text, bad_id, bad_meta,
+    #            duplicate_id, unreadable_file
+    error: str
+    raw: str
+
+    def to_json(self) -> dict:
+        return {"source": self.source, "line": self.line, "kind": self.kind, "error": self.error, "raw": self.raw}
+
+
+Record = Union[Document, Quarantined]
+
+
+def dumps(obj: dict) -> str:
+    """The one JSON encoding used for every JSONL line fmaudit writes (stable, UTF-8, one line)."""
+    return json.dumps(obj, ensure_ascii=False, sort_keys=False)
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def expand_inputs(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Files named directly, plus every readable file below each named folder, in sorted order."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and _kind(f) is not None)
+            if not found:
+                raise InputError(f"{p}: folder holds no .jsonl, .jsonl.gz, .parquet or .txt files")
+            files.extend(found)
+        elif p.is_file():
+            if _kind(p) is None:
+                raise InputError(f"{p}: unknown corpus format (expected .jsonl, .jsonl.gz, .parquet or .txt)")
+            files.append(p)
+        else:
+            raise InputError(f"{p}: no such file or folder")
+    return files
+
+
+def _kind(path: Path) -> str | None:
+    name = path.name.lower()
+    if name.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if name.endswith(TEXT_SUFFIXES):
+        return "text"
+    return None
+
+
+def read_corpus(paths: Iterable[str | os.PathLike]) -> Iterator[Record]:
+    """Stream documents and quarantined records from files and folders, in a deterministic order.
+
+    Duplicate ids across all inputs are quarantined (the first occurrence is kept).
+    """
+    seen = IdIndex()
+    for path in expand_inputs(paths):
+        kind = _kind(path)
+        for line, rec in _READERS[kind](path):
+            if isinstance(rec, Document) and not seen.add(rec.id):
+                rec = Quarantined(str(path), line, "duplicate_id", f"duplicate id {rec.id!r}", dumps(rec.to_json()))
+            yield rec
+
+
+class IdIndex:
+    """Set of document ids seen so far, kept as 8-byte digests (the one piece of reader state that
+    grows with the corpus: about 60 bytes per document)."""
+
+    def __init__(self) -> None:
+        self._seen: set[int] = set()
+
+    def add(self, doc_id: str) -> bool:
+        """Record ``doc_id``; False if it was already there."""
+        key = int.from_bytes(hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+        if key in self._seen:
+            return False
+        self._seen.add(key)
+        return True
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, Record]]:
+    """Stream ``(line, record)`` pairs of a JSONL file (plain or gzip), one line at a time."""
+    path = Path(path)
+    try:
+        f = _open_binary(path)
+        with f:
+            for lineno, raw in enumerate(f, 1):
+                if not raw.strip():
+                    continue
+                yield lineno, parse_json_record(raw, str(path), lineno)
+    except (OSError, EOFError) as e:
+        # A truncated or corrupt gzip stream: what was read stays; the rest is one quarantine record.
+        yield -1, Quarantined(str(path), -1, "unreadable_file", f"unreadable file: {e}", "")
+
+
+def parse_json_record(raw: bytes, source: str, lineno: int) -> Record:
+    """Turn one JSONL line into a Document, or a Quarantined record saying what is wrong."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return Quarantined(source, lineno, "invalid_utf8", f"invalid UTF-8 at byte {e.start}", raw.decode("utf-8", "backslashreplace").rstrip("\n"))
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as e:
+        return Quarantined(source, lineno, "bad_json", f"bad JSON: {e.msg} at column {e.colno}", line.rstrip("\n"))
+    return record_from_object(obj, source, lineno, line)
+
+
+def record_from_object(obj, source: str, lineno: int, raw: str | None = None) -> Record:
+    """Validate a decoded record (from JSON or a Parquet row) and build a Document."""
+
+    def bad(kind: str, msg: str) -> Quarantined:
+        return Quarantined(source, lineno, kind, msg, (raw if raw is not None else dumps(obj)).rstrip("\n"))
+
+    if not isinstance(obj, dict):
+        return bad("not_object", f"record is a JSON {type(obj).__name__}, not an object")
+    if "text" not in obj or obj["text"] is None:
+        return bad("missing_text", "missing field 'text'")
+    text = obj["text"]
+    if not isinstance(text, str):
+        return bad("non_string_text", f"field 'text' is {type(text).__name__}, not a string")
+    if not text.strip():
+        return bad("empty_text", "empty text")
+    doc_id = obj.get("id")
+    if doc_id is None:
+        doc_id = f"{Path(source).name}:{lineno}"
+    elif isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)):
+        return bad("bad_id", f"field 'id' is {type(doc_id).__name__}, not a string")
+    meta = obj.get("meta", obj.get("metadata", {}))
+    if meta is None:
+        meta = {}
+    if isinstance(meta, str):
+        try:
+            meta = json.loads(meta)
+        except json.JSONDecodeError:
+            return bad("bad_meta", "field 'meta' is a string that is not JSON")
+    if not isinstance(meta, dict):
+        return bad("bad_meta", f"field 'meta' is {type(meta).__name__}, not an object")
+    extra = {k: v for k, v in obj.items() if k not in ("id", "text", "meta", "metadata")}
+    meta = {**extra, **meta}
+    return Document(str(doc_id), text, meta)
+
+
+def read_parquet(path: str | os.PathLike, batch_rows: int = 1024) -> Iterator[tuple[int, Record]]:
+    """Stream rows of a Parquet file in record batches; ``line`` is the 1-based row number."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as e:  # pyarrow raises several types for a corrupt file
+        yield -1, Quarantined(str(path), -1, "unreadable_file", f"unreadable Parquet file: {e}", "")
+        return
+    if "text" not in pf.schema_arrow.names:
+        raise InputError(f"{path}: Parquet file has no 'text' column (columns: {', '.join(pf.schema_arrow.names)})")
+    row = 0
+    for batch in pf.iter_batches(batch_size=batch_rows):
+        for obj in batch.to_pylist():
+            row += 1
+            yield row, record_from_object(obj, str(path), row)
+
+
+def read_text_file(path: str | os.PathLike) -> Iterator[tuple[int, Record]]:
+    """A plain-text file is one document; its id is the file's path as named."""
+    path = Path(path)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        yield 1, Quarantined(str(path), 1, "invalid_utf8", f"invalid UTF-8 at byte {e.start}", raw.decode("utf-8", "backslashreplace"))
+        return
+    if not text.strip():
+        yield 1, Quarantined(str(path), 1, "empty_text", "empty text", text)
+        return
+    yield 1, Document(path.as_posix(), text, {})
+
+
+_READERS = {"jsonl": read_jsonl, "parquet": read_parquet, "text": read_text_file}
+
+
+def read_documents(paths: Iterable[str | os.PathLike]) -> Iterator[Document]:
+    """Only the valid documents of a corpus (for consumers of a filtered ``data/`` folder)."""
+    return (r for r in read_corpus(paths) if isinstance(r, Document))
+
+
+def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
+    """Write rows as JSONL (gzip when the name ends in .gz, reproducibly: no timestamp); returns the count."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    if path.name.endswith(".gz"):
+        raw = open(path, "wb")
+        f: IO[str] = io.TextIOWrapper(gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0), encoding="utf-8")
+    else:
+        raw = None
+        f = open(path, "w", encoding="utf-8")
+    with f:
+        for row in rows:
+            f.write(dumps(row))
+            f.write("\n")
+            n += 1
+    if raw is not None:
+        raw.close()
+    return n
+
+
+class ShardedJsonlWriter:
+    """Writes documents to ``DIR/<prefix>-00000.jsonl``, ``-00001``, ... with at most ``docs_per_shard`` each."""
+
+    def __init__(self, out_dir: str | os.PathLike, docs_per_shard: int = 10_000, prefix: str = "part", gzip_output: bool = False):
+        self.out_dir = Path(out_dir)
+        self.docs_per_shard = docs_per_shard
+        self.prefix = prefix
+        self.suffix = ".jsonl.gz" if gzip_output else ".jsonl"
+        self.paths: list[Path] = []
+        self._buffer: list[dict] = []
+
+    def write(self, doc: Document | dict) -> None:
+        self._buffer.append(doc.to_json() if isinstance(doc, Document) else doc)
+        if len(self._buffer) >= self.docs_per_shard:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buffer:
+            path = self.out_dir / f"{self.prefix}-{len(self.paths):05d}{self.suffix}"
+            write_jsonl(path, self._buffer)
+            self.paths.append(path)
+            self._buffer = []
+
+    def close(self) -> list[Path]:
+        self._flush()
+        return self.paths
+
+    def __enter__(self) -> "ShardedJsonlWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

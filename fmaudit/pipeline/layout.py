@@ -1,0 +1,84 @@
+"""The output folder of a data job, and the atomic commit of one shard.
+
+    OUT/data/00000.jsonl          kept documents (and added ones, with meta.counterfactual_of etc.)
+    OUT/dropped/00000.jsonl       each dropped document with {"dropped": {"stage", "reason"}}
+    OUT/held/00000.jsonl          documents held for human review, with {"held": {"stage", "reason"}}
+    OUT/quarantine/00000.jsonl    malformed records with source file, line and error
+    OUT/<stage>_<name>/00000.jsonl side outputs of a stage (e.g. the PII ledger)
+    OUT/reports/                  <stage>.json, pipeline.json, summary.json
+    OUT/.fmaudit/                 job identity, per-shard statistics, completion markers
+
+A shard's files are written under ``.fmaudit/tmp/`` and renamed into place; its statistics and then
+its completion marker are written last. A shard without a marker is processed again from scratch,
+so a job killed at any point and started again ends with the same files as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from fmaudit.corpus import write_jsonl
+from fmaudit.reports.envelope import write_json_atomic
+
+
+class JobLayout:
+    def __init__(self, out: str | os.PathLike):
+        self.out = Path(out)
+        self.state = self.out / ".fmaudit"
+        self.reports = self.out / "reports"
+
+    @staticmethod
+    def shard_name(index: int) -> str:
+        return f"{index:05d}"
+
+    def marker(self, index: int) -> Path:
+        return self.state / "done" / self.shard_name(index)
+
+    def shard_stats(self, index: int) -> Path:
+        return self.state / "shards" / f"{self.shard_name(index)}.json"
+
+    @property
+    def job_file(self) -> Path:
+        return self.state / "job.json"
+
+    @property
+    def complete_marker(self) -> Path:
+        return self.state / "complete"
+
+    def is_done(self, index: int) -> bool:
+        return self.marker(index).exists()
+
+    def done_indices(self) -> list[int]:
+        d = self.state / "done"
+        return sorted(int(p.name) for p in d.iterdir()) if d.exists() else []
+
+    def prepare(self) -> None:
+        for sub in ("done", "shards"):
+            (self.state / sub).mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.state / "tmp", ignore_errors=True)  # leftovers of a killed run
+
+    def commit_shard(self, index: int, files: dict[str, list[dict]], stats: dict, suffix: str) -> None:
+        """Write ``files`` ({folder: rows}) for shard ``index``, then its stats, then its marker.
+
+        ``data`` is always written (possibly empty); other folders only when they have rows.
+        """
+        name = self.shard_name(index) + suffix
+        tmp = self.state / "tmp" / f"{self.shard_name(index)}-{os.getpid()}"
+        tmp.mkdir(parents=True, exist_ok=True)
+        staged = []
+        for folder, rows in sorted(files.items()):
+            if rows or folder == "data":
+                write_jsonl(tmp / folder / name, rows)
+                staged.append(folder)
+        for folder in staged:
+            (self.out / folder).mkdir(parents=True, exist_ok=True)
+            os.replace(tmp / folder / name, self.out / folder / name)
+        shutil.rmtree(tmp, ignore_errors=True)
+        write_json_atomic(self.shard_stats(index), stats)
+        self.marker(index).write_text("")
+
+    def load_shard_stats(self, index: int) -> dict:
+        return json.loads(self.shard_stats(index).read_text(encoding="utf-8"))

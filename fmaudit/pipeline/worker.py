@@ -1,0 +1,154 @@
+"""Processing one shard: every stage in order, over batches, with the runner's own accounting.
+
+A :class:`ShardProcessor` is built once per worker (so stages load their models once) and then
+processes any number of shards. It checks that each stage accounts for every document it was given:
+kept, dropped with a reason or held; a stage that loses a document is a bug and stops the job.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+from fmaudit.corpus import Document, Quarantined, Record
+from fmaudit.pipeline.layout import JobLayout
+from fmaudit.stages import get_stage
+from fmaudit.stages.base import Stage
+from fmaudit.stats import StageStats
+
+PIPELINE = "pipeline"  # the runner's own statistics, beside the stages'
+
+
+@dataclass
+class ProcessorSpec:
+    """All a worker needs to rebuild the stages and write shards (picklable, small)."""
+
+    out: str
+    stages: list[tuple[str, dict]]  # (stage name, settings as a dict)
+    batch_size: int = 256
+    samples: int = 3
+    gzip_output: bool = False
+
+
+@dataclass
+class ShardTask:
+    index: int
+    records: list[Record]
+
+
+@dataclass
+class ShardResult:
+    index: int
+    records: int
+    stats: dict = field(default_factory=dict)
+
+
+class ShardProcessor:
+    def __init__(self, spec: ProcessorSpec):
+        self.spec = spec
+        self.layout = JobLayout(spec.out)
+        self.stages: list[Stage] = []
+        for name, settings in spec.stages:
+            cls = get_stage(name)
+            self.stages.append(cls(cls.Settings.model_validate(settings)))
+        for stage in self.stages:
+            stage.setup()
+
+    def process(self, task: ShardTask) -> ShardResult:
+        files: dict[str, list[dict]] = {"data": [], "dropped": [], "held": [], "quarantine": []}
+        totals = StageStats()
+        totals.add("read", len(task.records))
+        docs: list[Document] = []
+        for rec in task.records:
+            if isinstance(rec, Quarantined):
+                files["quarantine"].append(rec.to_json())
+                totals.add("quarantined")
+                totals.add("quarantined:" + rec.kind)
+            else:
+                docs.append(rec)
+        added_ids: set[str] = set()
+        stage_stats: dict[str, dict] = {}
+        for stage in self.stages:
+            stats = StageStats(max_samples=self.spec.samples)
+            docs = self._run_stage(stage, docs, stats, files, added_ids)
+            stage_stats[stage.name] = stats.to_json()
+        files["data"] = [d.to_json() for d in docs]
+        self._count_outcomes(totals, files, added_ids)
+        stage_stats[PIPELINE] = totals.to_json()
+        suffix = ".jsonl.gz" if self.spec.gzip_output else ".jsonl"
+        self.layout.commit_shard(task.index, files, stage_stats, suffix)
+        return ShardResult(task.index, len(task.records), stage_stats)
+
+    def _run_stage(self, stage: Stage, docs: list[Document], stats: StageStats, files: dict,
+                   added_ids: set[str]) -> list[Document]:
+        out: list[Document] = []
+        size = self.spec.batch_size
+        for start in range(0, len(docs), size):
+            batch = docs[start:start + size]
+            t0 = time.perf_counter()
+            res = stage.process(batch, stats)
+            stats.observe("seconds", time.perf_counter() - t0)
+            _check_accounting(stage.name, batch, res)
+            stats.add("in", len(batch))
+            stats.add("kept", len(res.kept))
+            stats.add("added", len(res.added))
+            for doc, reason in res.dropped:
+                stats.add("dropped:" + reason)
+                files["dropped"].append({**doc.to_json(), "dropped": {"stage": stage.name, "reason": reason}})
+            for doc, reason in res.held:
+                stats.add("held:" + reason)
+                files["held"].append({**doc.to_json(), "held": {"stage": stage.name, "reason": reason}})
+            for name, rows in res.side.items():
+                files.setdefault(f"{stage.name}_{name}", []).extend(rows)
+            added_ids.update(d.id for d in res.added)
+            out.extend(res.kept)
+            out.extend(res.added)
+        return out
+
+    @staticmethod
+    def _count_outcomes(totals: StageStats, files: dict, added_ids: set[str]) -> None:
+        for folder, key in (("data", "kept"), ("dropped", "dropped"), ("held", "held")):
+            n_added = sum(1 for row in files[folder] if row["id"] in added_ids)
+            totals.add(key, len(files[folder]) - n_added)
+            totals.add(key + "_added", n_added)
+        totals.add("added", len(added_ids))
+
+
+def _check_accounting(stage: str, batch: list[Document], res) -> None:
+    seen_in = [d.id for d in batch]
+    seen_out = [d.id for d in res.kept] + [d.id for d, _ in res.dropped] + [d.id for d, _ in res.held]
+    if sorted(seen_in) != sorted(seen_out):
+        lost = set(seen_in) - set(seen_out)
+        extra = set(seen_out) - set(seen_in)
+        raise RuntimeError(f"stage {stage!r} broke the document accounting: lost {sorted(lost)[:5]}, "
+                           f"unexpected {sorted(extra)[:5]} (added documents belong in StageResult.added)")
+    clash = {d.id for d in res.added} & set(seen_in)
+    if clash:
+        raise RuntimeError(f"stage {stage!r} added documents whose ids already exist: {sorted(clash)[:5]}")
+
+
+_PROCESSOR: Optional[ShardProcessor] = None
+
+
+def init_worker(spec: ProcessorSpec) -> None:
+    """Worker-process initializer: build the stages once."""
+    global _PROCESSOR
+    _die_with_parent()
+    _PROCESSOR = ShardProcessor(spec)
+
+
+def run_in_worker(task: ShardTask) -> ShardResult:
+    assert _PROCESSOR is not None, "init_worker was not called"
+    return _PROCESSOR.process(task)
+
+
+def _die_with_parent() -> None:
+    """On Linux, have the kernel kill this worker when the driver dies (no orphans after kill -9)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass

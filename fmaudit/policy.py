@@ -1,0 +1,174 @@
+"""Policies: which stages run, in which order, with which settings and thresholds.
+
+A policy is a YAML file validated with pydantic. Any unknown key, wrong type or out-of-range value
+raises :class:`~fmaudit.errors.PolicyError` naming the file, the field and its line.
+
+    version: 1
+    name: default
+    pipeline: {shard_size: 5000}
+    stages:
+      - stage: min_length
+        min_chars: 200
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fmaudit.errors import PolicyError
+from fmaudit.stages import available_stages, get_stage
+from fmaudit.stages.base import StageSettings
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PipelineSettings(Strict):
+    """How the data pipeline splits and runs the work (not what it decides)."""
+
+    shard_size: int = Field(5000, ge=1, description="Documents per shard: the unit of work, commit and resume.")
+    batch_size: int = Field(256, ge=1, description="Documents handed to a stage at once.")
+    workers: Optional[int] = Field(None, ge=1, description="Worker processes; null: one per CPU core.")
+    samples: int = Field(3, ge=0, le=50, description="Anonymized samples kept per stage and kind for reports.")
+    gzip_output: bool = Field(False, description="Write data/, dropped/ and held/ shards as .jsonl.gz.")
+
+
+class StageEntry(BaseModel):
+    """One item of ``stages:``: the stage's registered name plus its settings."""
+
+    model_config = ConfigDict(extra="allow")
+    stage: str
+
+
+class PolicyModel(Strict):
+    """The top level of a policy file."""
+
+    version: Literal[1] = Field(1, description="Policy format version.")
+    name: str = Field(..., min_length=1, description="A name for reports.")
+    description: str = ""
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    stages: list[StageEntry] = Field(default_factory=list, description="Data stages, in the order they run.")
+
+
+@dataclass
+class StageSpec:
+    name: str
+    settings: StageSettings
+    section: dict  # the policy text for this stage, as written, for reports
+
+
+@dataclass
+class Policy:
+    """A validated policy: the top-level model, the typed stage settings and the file's identity."""
+
+    model: PolicyModel
+    stages: list[StageSpec]
+    path: Optional[Path] = None
+    sha256: Optional[str] = None
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def pipeline(self) -> PipelineSettings:
+        return self.model.pipeline
+
+    def select(self, names: Optional[list[str]]) -> list[StageSpec]:
+        """The policy's stages, or only the named ones (kept in policy order)."""
+        if not names:
+            return list(self.stages)
+        known = [s.name for s in self.stages]
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise PolicyError(f"{self.path or 'policy'}: --stages names {', '.join(missing)}, "
+                              f"not in the policy (its stages: {', '.join(known) or 'none'})")
+        return [s for s in self.stages if s.name in names]
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read and validate a policy file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise PolicyError(f"{path}: cannot read policy file: {e.strerror or e}") from None
+    try:
+        data = yaml.safe_load(text)
+        root = yaml.compose(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise PolicyError(f"{path}{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
+    policy = policy_from_dict(data, source=str(path), root=root)
+    policy.path = path
+    policy.sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return policy
+
+
+def policy_from_dict(data: Any, source: str = "policy", root: Optional[yaml.Node] = None) -> Policy:
+    """Validate a policy given as a dict; errors name ``source``, the field and (with ``root``) the line."""
+    if not isinstance(data, dict):
+        raise PolicyError(f"{source}: a policy is a YAML mapping with 'name' and 'stages'")
+    errors: list[tuple[tuple, str]] = []
+    try:
+        model = PolicyModel.model_validate(data)
+    except ValidationError as e:
+        errors += [(tuple(err["loc"]), err["msg"]) for err in e.errors()]
+        model = None
+    specs: list[StageSpec] = []
+    raw_stages = data.get("stages") if isinstance(data.get("stages"), list) else []
+    seen: set[str] = set()
+    for i, entry in enumerate(raw_stages):
+        if not isinstance(entry, dict) or not isinstance(entry.get("stage"), str):
+            continue  # already reported by PolicyModel
+        name = entry["stage"]
+        if name in seen:
+            errors.append((("stages", i, "stage"), f"stage {name!r} appears twice"))
+        seen.add(name)
+        try:
+            cls = get_stage(name)
+        except KeyError:
+            errors.append((("stages", i, "stage"), f"unknown stage {name!r}; known: {', '.join(available_stages())}"))
+            continue
+        section = {k: v for k, v in entry.items() if k != "stage"}
+        try:
+            specs.append(StageSpec(name, cls.Settings.model_validate(section), entry))
+        except ValidationError as e:
+            errors += [(("stages", i) + tuple(err["loc"]), err["msg"]) for err in e.errors()]
+    if errors:
+        lines = [f"{source}{_line_suffix(root, loc)}: {format_loc(loc)}: {msg}" for loc, msg in errors]
+        raise PolicyError("invalid policy:\n  " + "\n  ".join(lines))
+    return Policy(model, specs)
+
+
+def format_loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _line_suffix(root: Optional[yaml.Node], loc: tuple) -> str:
+    """':LINE' of the deepest YAML node along ``loc`` (the field itself, or its parent if missing)."""
+    node, line = root, None
+    for part in loc:
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == part), None)  # missing key: parent's line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            node = None
+    if node is not None:
+        line = node.start_mark.line + 1
+    return f":{line}" if line else ""

@@ -1,0 +1,73 @@
+"""What a report says about where it was made: packages, git revision, host, CPU and GPU."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import subprocess
+from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
+
+PACKAGES = ["fmaudit", "torch", "transformers", "tokenizers", "presidio-analyzer", "presidio-anonymizer", "spacy",
+            "detoxify", "alt-profanity-check", "fairlearn", "captum", "kronfluence", "pydantic", "pandas", "numpy", "ray"]
+
+
+def package_versions(names=PACKAGES) -> dict[str, str]:
+    out = {}
+    for name in names:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def git_revision(path: str | None = None) -> str | None:
+    here = path or os.path.dirname(os.path.abspath(__file__))
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if rev.returncode != 0:
+        return None
+    return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _gpus() -> list[str]:
+    import sys
+
+    torch = sys.modules.get("torch")  # only report what a run that loaded torch can see; never import it here
+    if torch is None or not torch.cuda.is_available():
+        return []
+    return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+
+
+@lru_cache(maxsize=1)
+def _static() -> dict:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "host": socket.gethostname(),
+        "cpu": _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "git_revision": git_revision(),
+        "packages": package_versions(),
+    }
+
+
+def environment() -> dict:
+    return {**_static(), "gpus": _gpus()}

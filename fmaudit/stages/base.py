@@ -1,0 +1,141 @@
+"""The data-stage contract.
+
+A stage takes a batch of documents and returns a :class:`StageResult`: the kept (possibly rewritten)
+documents, each dropped document with a reason, documents held for human review, documents it added
+(augmentation), and optional side outputs (for example the PII ledger). The runner counts documents
+in and out; a stage records its own figures in the :class:`~fmaudit.stats.StageStats` it is given,
+and turns the merged statistics into metrics and checks in :meth:`Stage.report`.
+
+Stage modules import their heavy libraries inside :meth:`Stage.setup`, so a policy can be validated
+without loading any model.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from fmaudit.corpus import Document
+from fmaudit.stats import StageStats
+
+
+class StageSettings(BaseModel):
+    """Settings every data stage accepts; a stage subclasses this with its own fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_drop_fraction: Optional[float] = Field(
+        None, ge=0, le=1,
+        description="Check: fail when this stage drops more than this fraction of the documents it sees "
+                    "(a filter that suddenly removes most of a corpus is usually a bug). null: no check.",
+    )
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one instance of a stage needs; engines that place work (Ray) read it."""
+
+    cpus: float = 1.0
+    gpus: float = 0.0
+    memory_gb: float = 0.5
+
+
+@dataclass
+class StageResult:
+    kept: list[Document]
+    dropped: list[tuple[Document, str]] = field(default_factory=list)
+    held: list[tuple[Document, str]] = field(default_factory=list)
+    added: list[Document] = field(default_factory=list)
+    side: dict[str, list[dict]] = field(default_factory=dict)
+
+
+@dataclass
+class Check:
+    """One pass/fail gate. ``direction`` "max": passes when value <= threshold; "min": value >= threshold."""
+
+    name: str
+    value: Any
+    threshold: Any
+    direction: Literal["max", "min", "equal"]
+    passed: bool
+    severity: Literal["error", "warning", "info"] = "error"
+    description: str = ""
+
+    @classmethod
+    def evaluate(cls, name: str, value, threshold, direction: str = "max", severity: str = "error",
+                 description: str = "") -> "Check":
+        if direction == "max":
+            passed = value <= threshold
+        elif direction == "min":
+            passed = value >= threshold
+        else:
+            passed = value == threshold
+        return cls(name, value, threshold, direction, bool(passed), severity, description)
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "value": self.value, "threshold": self.threshold, "direction": self.direction,
+                "passed": self.passed, "severity": self.severity, "description": self.description}
+
+
+@dataclass
+class StageReport:
+    """What a stage adds to its report envelope beyond the runner's counts."""
+
+    metrics: dict[str, Any] = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    plots: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ReportContext:
+    """Where a stage's report goes, and what it may read: the run's output folder and optional ground truth."""
+
+    out_dir: Path
+    reports_dir: Path
+    truth_path: Optional[Path] = None
+
+
+class Stage(ABC):
+    """Base class of data stages. Subclasses set ``name`` and ``Settings`` and implement :meth:`process`."""
+
+    name: ClassVar[str]
+    Settings: ClassVar[type[StageSettings]] = StageSettings
+    resources: ClassVar[Resources] = Resources()
+    description: ClassVar[str] = ""
+
+    def __init__(self, settings: Optional[StageSettings] = None):
+        self.settings = settings if settings is not None else self.Settings()
+
+    def setup(self) -> None:
+        """Load models and other heavy state; called once per worker before the first batch."""
+
+    @abstractmethod
+    def process(self, docs: list[Document], stats: StageStats) -> StageResult:
+        """Process one batch of documents."""
+
+    def report(self, stats: StageStats, ctx: ReportContext) -> StageReport:
+        """Turn the run's merged statistics into metrics, checks and details. Default: nothing more."""
+        return StageReport()
+
+
+class Filter(Stage):
+    """A stage that decides for each document alone: keep it, or drop it with a reason."""
+
+    @abstractmethod
+    def filter(self, doc: Document, stats: StageStats) -> Optional[str]:
+        """Return None to keep ``doc``, or the reason to drop it."""
+
+    def process(self, docs: list[Document], stats: StageStats) -> StageResult:
+        result = StageResult(kept=[])
+        for doc in docs:
+            reason = self.filter(doc, stats)
+            if reason is None:
+                result.kept.append(doc)
+            else:
+                result.dropped.append((doc, reason))
+        return result
