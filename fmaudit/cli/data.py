@@ -30,6 +30,19 @@ def register(sub) -> None:
     c = psub.add_parser("schema", help="print the settings of every stage as JSON Schema")
     c.set_defaults(func=cmd_policy_schema)
 
+    p = sub.add_parser("demo-corpus", help="write the seeded synthetic demo corpus and its ground truth")
+    p.add_argument("out", metavar="OUT")
+    p.add_argument("--docs", type=_positive_int, default=2000, help="number of documents (default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(func=cmd_demo_corpus)
+
+    p = sub.add_parser("demo", help="run the whole pipeline on the synthetic demo corpus")
+    p.add_argument("--out", default="reports/demo", help="output folder (default reports/demo)")
+    p.add_argument("--quick", action="store_true", help="a small run of a couple of minutes")
+    p.add_argument("--policy", help="policy file (default policies/demo.yaml)")
+    p.add_argument("--workers", type=_positive_int, help="worker processes for data stages")
+    p.set_defaults(func=cmd_demo)
+
     p = sub.add_parser("report", help="print the checks table of a reports folder")
     p.add_argument("reports_dir", metavar="DIR")
     p.set_defaults(func=cmd_report)
@@ -63,6 +76,21 @@ def cmd_filter(args) -> int:
         print(f"{args.out}: job already complete; nothing to do")
     print_summary(result.summary, result.counts)
     return result.exit_code
+
+
+def cmd_demo_corpus(args) -> int:
+    from fmaudit.demo.corpus import generate_corpus
+
+    info = generate_corpus(args.out, docs=args.docs, seed=args.seed)
+    print(f"wrote {info['documents']} documents and {info['malformed']} malformed records to {info['corpus']}; "
+          f"ground truth in {info['truth']}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from fmaudit.demo.run import run_demo
+
+    return run_demo(args.out, quick=args.quick, policy=args.policy, workers=args.workers)
 
 
 def cmd_policy_check(args) -> int:

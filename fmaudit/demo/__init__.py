@@ -1,0 +1,1 @@
+"""The synthetic demo corpus and the demo run (``fmaudit demo-corpus``, ``fmaudit demo``)."""

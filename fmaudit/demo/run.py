@@ -1,0 +1,102 @@
+"""``fmaudit demo``: the whole pipeline that exists, run on the synthetic corpus.
+
+The demo is a list of steps (``STEPS``, "module:function" names, run in order). Each step takes the
+:class:`DemoContext`, does its part, and appends the folders of reports it wrote to
+``ctx.reports_dirs``. At the end every check of every report is printed in one table.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from fmaudit.errors import EXIT_CHECK_FAILED, EXIT_OK, UsageError
+
+DEMO_POLICY = Path(__file__).resolve().parents[2] / "policies" / "demo.yaml"
+MARKER = ".fmaudit-demo"
+
+STEPS = [
+    "fmaudit.demo.run:corpus_step",
+    "fmaudit.demo.run:filter_step",
+]
+
+
+@dataclass
+class DemoContext:
+    out: Path
+    quick: bool
+    policy_path: Path
+    workers: Optional[int] = None
+    seed: int = 0
+    corpus_dir: Path = field(init=False)
+    truth: Path = field(init=False)
+    filter_dir: Path = field(init=False)
+    reports_dirs: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # lines printed before the checks table
+
+    def __post_init__(self) -> None:
+        self.corpus_dir = self.out / "corpus"
+        self.truth = self.out / "truth.jsonl"
+        self.filter_dir = self.out / "filtered"
+
+    @property
+    def policy(self):
+        from fmaudit.policy import load_policy
+
+        return load_policy(self.policy_path)
+
+
+def corpus_step(ctx: DemoContext) -> None:
+    from fmaudit.demo.corpus import generate_corpus
+
+    docs = 300 if ctx.quick else 2000
+    info = generate_corpus(ctx.out, docs=docs, seed=ctx.seed)
+    ctx.notes.append(f"corpus: {info['documents']} documents + {info['malformed']} malformed records -> {ctx.corpus_dir}")
+
+
+def filter_step(ctx: DemoContext) -> None:
+    from fmaudit.pipeline.runner import run_filter
+
+    result = run_filter(ctx.policy, [ctx.corpus_dir], ctx.filter_dir, workers=ctx.workers, truth=ctx.truth)
+    c = result.counts
+    ctx.notes.append(f"filter: read {c['in']}, kept {c['kept']}, dropped {sum(c['dropped'].values())}, "
+                     f"held {sum(c.get('held', {}).values())}, quarantined {c['quarantined']}, added {c['added']} "
+                     f"-> {ctx.filter_dir}")
+    ctx.reports_dirs.append(ctx.filter_dir / "reports")
+
+
+def run_demo(out: str | Path = "reports/demo", quick: bool = False, policy: Optional[str | Path] = None,
+             workers: Optional[int] = None) -> int:
+    """Run every demo step into ``out`` (replacing an earlier demo there); print the checks; return the exit code."""
+    from fmaudit.reports.envelope import read_reports
+    from fmaudit.reports.table import format_checks
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        if not (out / MARKER).exists():
+            raise UsageError(f"{out}: folder exists and was not made by `fmaudit demo`; choose another --out")
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    (out / MARKER).write_text("made by fmaudit demo; deleted and remade by the next demo run\n")
+    ctx = DemoContext(out, quick, Path(policy) if policy else DEMO_POLICY, workers)
+    t0 = time.perf_counter()
+    for name in STEPS:
+        module, func = name.split(":")
+        step_t0 = time.perf_counter()
+        getattr(importlib.import_module(module), func)(ctx)
+        print(f"[{time.perf_counter() - step_t0:6.1f}s] {func}", flush=True)
+    checks = [{"report": r["stage"], **c} for d in ctx.reports_dirs for r in read_reports(d) for c in r["checks"]]
+    print()
+    for note in ctx.notes:
+        print(note)
+    print()
+    print(format_checks(checks))
+    failed = [f"{c['report']}:{c['name']}" for c in checks if not c["passed"] and c["severity"] == "error"]
+    print(f"\ndemo finished in {time.perf_counter() - t0:.0f}s; checks: "
+          f"{'PASSED' if not failed else 'FAILED: ' + ', '.join(failed)}; reports in "
+          f"{', '.join(str(d) for d in ctx.reports_dirs)}")
+    return EXIT_CHECK_FAILED if failed else EXIT_OK
