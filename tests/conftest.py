@@ -1,0 +1,77 @@
+"""Shared fixtures: a small corpus with every kind of malformed record, and an in-process CLI runner."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str) -> int:
+    """Run ``fmaudit ARGS`` in this process; returns the exit code."""
+    from fmaudit.cli import main
+
+    try:
+        return main([str(a) for a in args])
+    except SystemExit as e:  # argparse usage errors
+        return int(e.code)
+
+
+def write_policy(path: Path, stages: list[dict], **pipeline) -> Path:
+    import yaml
+
+    path.write_text(yaml.safe_dump({"version": 1, "name": path.stem, "pipeline": pipeline, "stages": stages}))
+    return path
+
+
+def long_text(i: int, words: int = 30) -> str:
+    return " ".join(f"word{(i * 7 + k) % 97}" for k in range(words)) + f" document number {i}."
+
+
+@pytest.fixture
+def mixed_corpus(tmp_path: Path) -> Path:
+    """A folder with a JSONL file holding valid, short and malformed records, and a gzip JSONL file."""
+    d = tmp_path / "corpus"
+    d.mkdir()
+    lines = [
+        json.dumps({"id": "a", "text": long_text(1)}).encode(),
+        json.dumps({"id": "b", "text": "too short"}).encode(),
+        b'{"id": "c", "text": "unterminated',
+        json.dumps({"id": "d", "meta": {"x": 1}}).encode(),
+        json.dumps({"id": "e", "text": ["not", "a", "string"]}).encode(),
+        b'{"id": "f", "text": "bad \xff\xfe bytes"}',
+        json.dumps({"id": "g", "text": "  \n "}).encode(),
+        json.dumps({"id": "a", "text": long_text(2)}).encode(),
+        json.dumps({"id": "h", "text": long_text(3), "url": "https://example.org"}).encode(),
+    ]
+    (d / "one.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    with gzip.open(d / "two.jsonl.gz", "wt", encoding="utf-8") as f:
+        for i in range(10, 20):
+            f.write(json.dumps({"id": f"z{i}", "text": long_text(i), "meta": {"n": i}}) + "\n")
+    return d
+
+
+def make_corpus(path: Path, n: int, start: int = 0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(start, start + n):
+            text = long_text(i) if i % 5 else "short one"
+            f.write(json.dumps({"id": f"doc-{i}", "text": text}) + "\n")
+    return path
+
+
+def read_tree(root: Path, folders=("data", "dropped", "held", "quarantine")) -> dict[str, bytes]:
+    """Every file under the named folders of a job's output, by relative path."""
+    out = {}
+    for folder in folders:
+        for p in sorted((root / folder).rglob("*")) if (root / folder).exists() else []:
+            if p.is_file():
+                out[p.relative_to(root).as_posix()] = p.read_bytes()
+    return out

@@ -1,0 +1,76 @@
+"""Readers stream every format; every kind of malformed record is quarantined with its line."""
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from fmaudit.corpus import Document, Quarantined, ShardedJsonlWriter, read_corpus, read_documents, read_jsonl
+from tests.conftest import long_text
+
+
+def test_jsonl_and_gzip_with_every_malformed_kind(mixed_corpus):
+    records = list(read_corpus([mixed_corpus]))
+    docs = [r for r in records if isinstance(r, Document)]
+    bad = {r.kind: r for r in records if isinstance(r, Quarantined)}
+    assert [d.id for d in docs] == ["a", "b", "h"] + [f"z{i}" for i in range(10, 20)]
+    assert set(bad) == {"bad_json", "missing_text", "non_string_text", "invalid_utf8", "empty_text", "duplicate_id"}
+    lines = {kind: (q.source.rsplit("/", 1)[-1], q.line) for kind, q in bad.items()}
+    assert lines == {"bad_json": ("one.jsonl", 3), "missing_text": ("one.jsonl", 4),
+                     "non_string_text": ("one.jsonl", 5), "invalid_utf8": ("one.jsonl", 6),
+                     "empty_text": ("one.jsonl", 7), "duplicate_id": ("one.jsonl", 8)}
+    assert "\\xff" in bad["invalid_utf8"].raw  # the raw bytes are kept, escaped
+    assert docs[2].meta == {"url": "https://example.org"}  # extra fields go to meta
+    assert docs[3].meta == {"n": 10}
+
+
+def test_parquet_reader(tmp_path):
+    table = pa.table({"id": ["p1", "p2", "p3"], "text": [long_text(1), None, long_text(3)],
+                      "meta": [json.dumps({"lang": "en"}), "{}", "{}"]})
+    pq.write_table(table, tmp_path / "c.parquet", row_group_size=2)
+    records = list(read_corpus([tmp_path / "c.parquet"]))
+    assert [type(r).__name__ for r in records] == ["Document", "Quarantined", "Document"]
+    assert records[0].meta == {"lang": "en"}
+    assert (records[1].kind, records[1].line) == ("missing_text", 2)
+
+
+def test_text_folder_reader(tmp_path):
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "a.txt").write_text("Plain text document.\nSecond line.")
+    (tmp_path / "t" / "b.txt").write_bytes(b"\xff\xfe broken")
+    (tmp_path / "t" / "c.txt").write_text("")
+    records = list(read_corpus([tmp_path / "t"]))
+    assert isinstance(records[0], Document) and records[0].text.startswith("Plain text")
+    assert [r.kind for r in records[1:]] == ["invalid_utf8", "empty_text"]
+
+
+def test_truncated_gzip_keeps_what_was_read(tmp_path):
+    import gzip
+
+    data = gzip.compress(b"".join(json.dumps({"id": str(i), "text": long_text(i)}).encode() + b"\n"
+                                  for i in range(200)))
+    (tmp_path / "t.jsonl.gz").write_bytes(data[: len(data) // 2])
+    records = [r for _, r in read_jsonl(tmp_path / "t.jsonl.gz")]
+    assert isinstance(records[-1], Quarantined) and records[-1].kind == "unreadable_file"
+    assert sum(isinstance(r, Document) for r in records) > 0
+
+
+def test_reader_streams(tmp_path):
+    """A reader over a large file yields its first document before reading the rest."""
+    path = tmp_path / "big.jsonl"
+    with open(path, "w") as f:
+        for i in range(50_000):
+            f.write(json.dumps({"id": str(i), "text": long_text(i)}) + "\n")
+    it = read_documents([path])
+    first = next(it)
+    assert first.id == "0"
+    # the file object is still open mid-file: the reader has not materialised the corpus
+    assert it.gi_frame is not None
+
+
+def test_sharded_writer(tmp_path):
+    with ShardedJsonlWriter(tmp_path / "out", docs_per_shard=4, gzip_output=True) as w:
+        for i in range(10):
+            w.write(Document(str(i), long_text(i)))
+    assert [p.name for p in w.paths] == ["part-00000.jsonl.gz", "part-00001.jsonl.gz", "part-00002.jsonl.gz"]
+    assert [d.id for d in read_documents([tmp_path / "out"])] == [str(i) for i in range(10)]

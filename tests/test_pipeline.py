@@ -1,0 +1,146 @@
+"""The runner: accounting identity, shards, kill -9 and resume, re-runs, engines, reports."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fmaudit import reports
+from fmaudit.pipeline.runner import run_filter
+from fmaudit.policy import load_policy
+from fmaudit.reports.envelope import validate_report
+from tests.conftest import ROOT, make_corpus, read_tree, run_cli, write_policy
+
+
+def _policy(tmp_path, stages=None, **pipeline):
+    stages = stages or [{"stage": "min_length", "min_chars": 20, "min_words": 5, "max_drop_fraction": 0.9}]
+    return write_policy(tmp_path / "p.yaml", stages, **{"shard_size": 4, "samples": 0, **pipeline})
+
+
+def test_accounting_and_outputs(tmp_path, mixed_corpus):
+    out = tmp_path / "out"
+    assert run_cli("filter", "--policy", _policy(tmp_path), mixed_corpus, "--out", out, "--workers", "1",
+                   "--no-progress") == 0
+    pipe = json.loads((out / "reports" / "pipeline.json").read_text())
+    c = pipe["counts"]
+    assert (c["in"], c["kept"], c["quarantined"]) == (19, 12, 6)
+    assert c["dropped"] == {"min_length:too_few_chars": 1}
+    assert {ch["name"]: ch["passed"] for ch in pipe["checks"]} == {"accounting_identity": True,
+                                                                   "added_accounting": True}
+    dropped = [json.loads(l) for p in sorted((out / "dropped").iterdir()) for l in p.read_text().splitlines()]
+    assert dropped == [{"id": "b", "text": "too short", "meta": {},
+                        "dropped": {"stage": "min_length", "reason": "too_few_chars"}}]
+    quarantined = [json.loads(l) for p in sorted((out / "quarantine").iterdir()) for l in p.read_text().splitlines()]
+    assert sorted(q["kind"] for q in quarantined) == sorted(
+        ["bad_json", "missing_text", "non_string_text", "invalid_utf8", "empty_text", "duplicate_id"])
+    assert all(q["source"].endswith("one.jsonl") and q["line"] > 0 for q in quarantined)
+    kept_ids = [json.loads(l)["id"] for p in sorted((out / "data").iterdir()) for l in p.read_text().splitlines()]
+    assert kept_ids == ["a", "h"] + [f"z{i}" for i in range(10, 20)]
+
+
+def test_reports_follow_schema_and_load_as_dataframes(tmp_path, mixed_corpus):
+    out = tmp_path / "out"
+    run_filter(load_policy(_policy(tmp_path)), [mixed_corpus], out, workers=1, progress=False)
+    for p in (out / "reports").glob("*.json"):
+        if p.name != "summary.json":
+            validate_report(json.loads(p.read_text()))
+    summary = json.loads((out / "reports" / "summary.json").read_text())
+    assert summary["passed"] and summary["exit_code"] == 0
+    assert {c["report"] for c in summary["checks"]} == {"pipeline", "min_length"}
+    frames = reports.load(out / "reports")
+    assert set(frames.checks["name"]) == {"accounting_identity", "added_accounting", "drop_fraction"}
+    assert frames.checks["passed"].all()
+    row = frames.counts.set_index("stage").loc["min_length"]
+    assert (row["in"], row["kept"], row["dropped"]) == (13, 12, 1)
+    assert "drop_fraction" in set(frames.metrics["name"])
+
+
+def test_failed_check_exits_1(tmp_path, mixed_corpus):
+    policy = _policy(tmp_path, [{"stage": "min_length", "min_chars": 10_000, "max_drop_fraction": 0.5}])
+    assert run_cli("filter", "--policy", policy, mixed_corpus, "--out", tmp_path / "o", "--workers", "1",
+                   "--no-progress") == 1
+    assert json.loads((tmp_path / "o" / "reports" / "summary.json").read_text())["failed"] == ["min_length:drop_fraction"]
+
+
+def test_workers_and_rerun(tmp_path, mixed_corpus):
+    policy = load_policy(_policy(tmp_path))
+    one = run_filter(policy, [mixed_corpus], tmp_path / "one", workers=1, progress=False)
+    two = run_filter(policy, [mixed_corpus], tmp_path / "two", workers=2, progress=False)
+    assert read_tree(tmp_path / "one") == read_tree(tmp_path / "two")
+    def stats(d):  # per-shard statistics, less the timings
+        shards = [json.loads(p.read_text()) for p in sorted((d / ".fmaudit" / "shards").iterdir())]
+        for shard in shards:
+            for stage in shard.values():
+                stage["moments"].pop("seconds", None)
+        return shards
+
+    assert stats(tmp_path / "one") == stats(tmp_path / "two")
+    assert one.counts == two.counts
+    again = run_filter(policy, [mixed_corpus], tmp_path / "one", workers=1, progress=False)
+    assert again.skipped and again.counts == one.counts
+
+
+def test_stages_flag_and_bad_inputs(tmp_path, mixed_corpus, capsys):
+    policy = _policy(tmp_path, [{"stage": "noop"}, {"stage": "min_length", "min_chars": 20}])
+    out = tmp_path / "o"
+    assert run_cli("filter", "--policy", policy, mixed_corpus, "--out", out, "--stages", "noop", "--workers", "1",
+                   "--no-progress") == 0
+    assert not (out / "reports" / "min_length.json").exists() and (out / "reports" / "noop.json").exists()
+    # the same folder with another stage selection is another job
+    assert run_cli("filter", "--policy", policy, mixed_corpus, "--out", out, "--workers", "1", "--no-progress") == 2
+    assert "different job" in capsys.readouterr().err
+    assert run_cli("filter", "--policy", policy, tmp_path / "nope.jsonl", "--out", tmp_path / "x") == 2
+    assert "no such file" in capsys.readouterr().err
+    assert run_cli("filter", "--policy", policy, mixed_corpus, "--out", tmp_path / "y", "--stages", "cda") == 2
+    assert run_cli("filter", "--policy", policy, mixed_corpus, "--out", tmp_path / "z", "--workers", "0") == 2
+
+
+def test_stage_that_loses_a_document_stops_the_job(tmp_path, mixed_corpus):
+    from fmaudit.stages import register
+    from fmaudit.stages.base import Stage, StageResult
+
+    @register
+    class Lossy(Stage):
+        name = "lossy_for_test"
+
+        def process(self, docs, stats):
+            return StageResult(kept=docs[1:])
+
+    policy = load_policy(_policy(tmp_path, [{"stage": "lossy_for_test"}]))
+    with pytest.raises(RuntimeError, match="lost"):
+        run_filter(policy, [mixed_corpus], tmp_path / "o", workers=1, progress=False)
+
+
+def test_kill_9_then_resume_is_byte_identical(tmp_path):
+    corpus = make_corpus(tmp_path / "c" / "c.jsonl", 400)
+    policy = write_policy(tmp_path / "p.yaml", [{"stage": "noop", "sleep_s": 0.05},
+                                                {"stage": "min_length", "min_chars": 20}],
+                          shard_size=10, batch_size=5, samples=0)
+    reference = tmp_path / "ref"
+    run_filter(load_policy(policy), [corpus], reference, workers=2, progress=False)
+
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "fmaudit", "filter", "--policy", str(policy), str(corpus), "--out", str(out),
+           "--workers", "2", "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((out / ".fmaudit" / "done").glob("*"))) < 8:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = len(list((out / ".fmaudit" / "done").glob("*")))
+    assert 8 <= done < 40, done  # killed mid-way
+    assert not (out / "reports" / "summary.json").exists()
+
+    result = run_filter(load_policy(policy), [corpus], out, workers=2, progress=False)
+    assert not result.skipped
+    assert read_tree(out) == read_tree(reference)
+    pipe = json.loads((out / "reports" / "pipeline.json").read_text())
+    assert pipe["counts"] == json.loads((reference / "reports" / "pipeline.json").read_text())["counts"]
+    assert pipe["metrics"]["shards_resumed"] >= 8
