@@ -5,7 +5,7 @@ from __future__ import annotations
 from fmaudit.errors import UsageError
 from fmaudit.pipeline.engines.base import Engine
 
-ENGINES = {"local": "fmaudit.pipeline.engines.local:LocalEngine"}
+ENGINES = {"local": "fmaudit.pipeline.engines.local:LocalEngine", "ray": "fmaudit.pipeline.engines.ray:RayEngine"}
 
 
 def make_engine(name: str, workers: int, **options) -> Engine:

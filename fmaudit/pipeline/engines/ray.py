@@ -1,0 +1,143 @@
+"""The Ray engine: the same shards and stages as the local engine, on Ray actors (``--engine ray``).
+
+Each of ``workers`` actors holds one :class:`ShardProcessor`, so stages load their models once per
+actor, and commits the shards it processes itself (the output folder must therefore be on storage
+every node sees at the same path). The driver reads the corpus and keeps at most
+``in_flight_per_worker`` shards queued per actor. Files, statistics and completion markers are written
+by the same code as the local engine's, so outputs are byte-identical and resuming works the same.
+
+An actor asks Ray for the largest :class:`~fmaudit.stages.base.Resources` among the job's stages
+(CPUs, memory and, where the cluster has GPUs, the GPUs a stage declares), so Ray places a GPU stage
+on GPU workers; without GPUs in the cluster, GPU stages run on CPU, as with the local engine.
+
+Stage classes travel to the actors with the job: stages defined in the driver's script (``__main__``)
+are shipped by value; stages from other modules need those modules importable on the workers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import sys
+from typing import Iterable, Iterator, Optional
+
+from fmaudit.errors import UsageError
+from fmaudit.pipeline.engines.base import Engine
+from fmaudit.pipeline.worker import ProcessorSpec, ShardResult, ShardTask
+from fmaudit.stages import get_stage
+from fmaudit.stages.base import Resources
+
+GIB = 1024 ** 3
+
+
+class ShardActor:
+    """Body of the Ray actor: registers the shipped stage classes, then builds one ShardProcessor."""
+
+    def __init__(self, spec: ProcessorSpec, stage_classes: list):
+        from fmaudit.pipeline.worker import ShardProcessor
+        from fmaudit.stages import register
+
+        for cls in stage_classes:
+            register(cls)
+        self.processor = ShardProcessor(spec)
+
+    def process(self, task: ShardTask) -> ShardResult:
+        return self.processor.process(task)
+
+
+def job_resources(spec: ProcessorSpec) -> Resources:
+    """The resources one worker needs: the largest request among the job's stages, field by field."""
+    requests = [get_stage(name).resources for name, _ in spec.stages] or [Resources()]
+    return Resources(cpus=max(r.cpus for r in requests), gpus=max(r.gpus for r in requests),
+                     memory_gb=max(r.memory_gb for r in requests))
+
+
+class RayEngine(Engine):
+    name = "ray"
+
+    def __init__(self, workers: int, address: Optional[str] = None, in_flight_per_worker: int = 2,
+                 max_restarts: int = 3):
+        super().__init__(workers)
+        self.address = address
+        self.in_flight_per_worker = max(1, in_flight_per_worker)
+        self.max_restarts = max_restarts
+
+    def run(self, spec: ProcessorSpec, tasks: Iterable[ShardTask]) -> Iterator[ShardResult]:
+        ray = _import_ray()
+        spec = dataclasses.replace(spec, out=os.path.abspath(spec.out))  # workers may start elsewhere
+        need = job_resources(spec)
+        started_here = not ray.is_initialized()
+        if started_here:
+            self._init(ray, need)
+        try:
+            actors = self._start_actors(ray, spec, need)
+            yield from self._dispatch(ray, actors, tasks)
+        finally:
+            if started_here:
+                ray.shutdown()
+
+    def _init(self, ray, need: Resources) -> None:
+        quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR,
+                 "configure_logging": True}
+        if self.address:
+            ray.init(address=self.address, **quiet)
+        else:
+            # "local": a private instance, never an unrelated cluster found through /tmp/ray.
+            ray.init(address="local", num_cpus=max(1, math.ceil(self.workers * need.cpus)), **quiet)
+
+    def _start_actors(self, ray, spec: ProcessorSpec, need: Resources) -> list:
+        options = actor_options(need, ray.cluster_resources(), local=not self.address)
+        options.update(max_restarts=self.max_restarts, max_task_retries=self.max_restarts)
+        remote_cls = ray.remote(ShardActor).options(**options)
+        stage_classes = [get_stage(name) for name, _ in spec.stages]
+        return [remote_cls.remote(spec, stage_classes) for _ in range(self.workers)]
+
+    def _dispatch(self, ray, actors: list, tasks: Iterable[ShardTask]) -> Iterator[ShardResult]:
+        """Give each shard to the actor with the fewest queued shards; yield results as they finish."""
+        queued = [0] * len(actors)
+        owner: dict = {}  # object ref -> actor index
+        limit = len(actors) * self.in_flight_per_worker
+        for task in tasks:
+            if len(owner) >= limit:
+                yield from _collect(ray, owner, queued)
+            i = min(range(len(actors)), key=queued.__getitem__)
+            owner[actors[i].process.remote(task)] = i
+            queued[i] += 1
+        while owner:
+            yield from _collect(ray, owner, queued)
+
+
+def _collect(ray, owner: dict, queued: list) -> Iterator[ShardResult]:
+    done, _ = ray.wait(list(owner), num_returns=1)
+    for ref in done:
+        queued[owner.pop(ref)] -= 1
+        yield ray.get(ref)  # a stage's exception surfaces here, as its own type
+
+
+def actor_options(need: Resources, cluster: dict, local: bool) -> dict:
+    """Ray options for one actor; a request no node of the cluster could ever meet is an error up front."""
+    options = {"num_cpus": need.cpus, "memory": int(need.memory_gb * GIB)}
+    if need.gpus:
+        if cluster.get("GPU", 0) >= need.gpus:
+            options["num_gpus"] = need.gpus
+        else:
+            print(f"fmaudit: the Ray cluster has no GPU; stages that declare {need.gpus:g} GPU run on CPU",
+                  file=sys.stderr)
+    short = [f"{what} {want:g} (cluster total {cluster.get(key, 0) / scale:g})"
+             for what, key, want, scale in (("CPUs", "CPU", need.cpus, 1), ("memory GiB", "memory", need.memory_gb, GIB))
+             if want > cluster.get(key, 0) / scale]
+    if short and local:
+        raise UsageError("a worker needs more than the local Ray instance has: " + ", ".join(short))
+    if short:
+        print("fmaudit: waiting for the Ray cluster to grow: a worker needs " + ", ".join(short), file=sys.stderr)
+    return options
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise UsageError("--engine ray needs Ray: pip install 'fmaudit[ray]'") from None
+    return ray

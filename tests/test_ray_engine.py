@@ -1,0 +1,174 @@
+"""The Ray engine: byte-identical outputs with the local engine, models loaded once per actor,
+kill -9 mid-way and resume, and resource requests. Two Ray starts in all (one per process)."""
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from pydantic import Field
+
+from fmaudit.errors import UsageError
+from fmaudit.pipeline.engines.ray import actor_options
+from fmaudit.pipeline.runner import run_filter
+from fmaudit.policy import load_policy
+from fmaudit.stages import register
+from fmaudit.stages.base import Resources, Stage, StageResult, StageSettings
+from tests.conftest import ROOT, make_corpus, read_tree, write_policy
+
+ray = pytest.importorskip("ray")
+
+GIB = 1024 ** 3
+
+
+class HoldSettings(StageSettings):
+    setup_log: str = Field("", description="File that gets one line (the pid) per setup() call.")
+
+
+@register
+class HoldForReview(Stage):
+    """Holds every third document and writes a side output row per document: exercises held/ and side files."""
+
+    name = "test_ray_hold"
+    Settings = HoldSettings
+
+    def setup(self) -> None:
+        with open(self.settings.setup_log, "a") as f:
+            f.write(f"{os.getpid()}\n")
+
+    def process(self, docs, stats):
+        result = StageResult(kept=[], side={"ledger": []})
+        for doc in docs:
+            result.side["ledger"].append({"id": doc.id, "words": len(doc.text.split())})
+            if int(doc.id.rsplit("-", 1)[1]) % 3 == 0:
+                result.held.append((doc, "every_third"))
+            else:
+                result.kept.append(doc)
+        stats.add("seen", len(docs))
+        return result
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    """One local Ray instance (2 CPUs) for the in-process tests; the engine reuses it."""
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers cannot import this test module
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    yield
+    ray.shutdown()
+
+
+def _corpus(tmp_path: Path, n: int) -> Path:
+    path = make_corpus(tmp_path / "c" / "c.jsonl", n)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write('{"id": "broken", "text": "unterminated\n')  # quarantined
+        f.write(json.dumps({"id": "doc-1", "text": "a duplicate id"}) + "\n")
+    return path
+
+
+def _report_essentials(out: Path) -> dict:
+    """What must not depend on the engine: counts, checks, and stage statistics other than timings."""
+    essentials = {}
+    for path in sorted((out / "reports").glob("*.json")):
+        report = json.loads(path.read_text())
+        if path.name == "summary.json":
+            essentials[path.name] = [(c["report"], c["name"], c["value"], c["passed"]) for c in report["checks"]]
+            continue
+        details = report.get("details", {})
+        essentials[path.name] = {"counts": report["counts"], "checks": report["checks"],
+                                 "counters": details.get("counters"), "histograms": details.get("histograms"),
+                                 "quarantined_by_kind": details.get("quarantined_by_kind")}
+    return essentials
+
+
+def test_ray_outputs_are_byte_identical_to_local(ray_instance, tmp_path):
+    corpus = _corpus(tmp_path, 130)
+
+    def job(name: str, engine: str, workers: int) -> Path:
+        stages = [{"stage": "min_length", "min_chars": 20, "min_words": 5}, {"stage": "test_ray_hold", "setup_log": str(tmp_path / f"{name}.setups")},
+                  {"stage": "noop"}]
+        policy = load_policy(write_policy(tmp_path / f"{name}.yaml", stages, shard_size=10, batch_size=4, samples=0))
+        out = tmp_path / name / "out"
+        run_filter(policy, [corpus], out, workers=workers, engine=engine, progress=False)
+        return out
+
+    local, on_ray = job("local", "local", 1), job("ray", "ray", 2)
+    folders = ("data", "dropped", "held", "quarantine", "test_ray_hold_ledger")
+    ray_files = read_tree(on_ray, folders)
+    assert ray_files == read_tree(local, folders)
+    assert {p.split("/")[0] for p in ray_files} == set(folders)  # every kind of output was exercised
+    assert _report_essentials(on_ray) == _report_essentials(local)
+    pipe = json.loads((on_ray / "reports" / "pipeline.json").read_text())
+    assert (pipe["metrics"]["engine"], pipe["metrics"]["shards"]) == ("ray", 14)
+    setups = (tmp_path / "ray.setups").read_text().split()
+    assert len(setups) == 2 and len(set(setups)) == 2  # once per actor, not once per shard (14 shards)
+
+
+def test_killed_ray_job_resumes_to_the_same_outputs(ray_instance, tmp_path):
+    corpus = _corpus(tmp_path, 300)
+    stages = [{"stage": "min_length", "min_chars": 20, "min_words": 5}, {"stage": "noop", "sleep_s": 0.25}]
+    policy = write_policy(tmp_path / "p.yaml", stages, shard_size=10, samples=0)
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "fmaudit", "filter", "--policy", str(policy), str(corpus), "--out", str(out),
+           "--engine", "ray", "--workers", "2", "--no-progress"]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    done_dir = out / ".fmaudit" / "done"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and len(list(done_dir.glob("*"))) < 4:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = len(list(done_dir.glob("*")))
+    assert 4 <= done < 31, done  # killed mid-way
+    assert not (out / "reports" / "summary.json").exists()
+
+    resumed = run_filter(load_policy(policy), [corpus], out, workers=2, engine="ray", progress=False)
+    reference = tmp_path / "reference"
+    fast = write_policy(tmp_path / "fast.yaml", stages[:1] + [{"stage": "noop"}], shard_size=10, samples=0)
+    run_filter(load_policy(fast), [corpus], reference, workers=1, progress=False)
+    assert not resumed.skipped
+    assert read_tree(out) == read_tree(reference)
+    pipe = json.loads((out / "reports" / "pipeline.json").read_text())
+    assert pipe["counts"] == json.loads((reference / "reports" / "pipeline.json").read_text())["counts"]
+    assert pipe["metrics"]["shards_resumed"] >= done
+    deadline = time.time() + 30
+    while _live_session_members(proc.pid) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not _live_session_members(proc.pid)  # the killed job's Ray processes and actors all ended
+
+
+def _live_session_members(sid: int) -> list[int]:
+    """Pids of live (not zombie) processes in session ``sid``, from /proc."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def test_actor_resources_follow_the_stages():
+    cluster = {"CPU": 8.0, "memory": 16.0 * GIB}
+    opts = actor_options(Resources(cpus=2, gpus=1, memory_gb=3), {**cluster, "GPU": 2.0}, local=False)
+    assert opts == {"num_cpus": 2, "memory": 3 * GIB, "num_gpus": 1}
+    assert "num_gpus" not in actor_options(Resources(gpus=1), cluster, local=True)  # no GPU: run on CPU
+    with pytest.raises(UsageError, match="CPUs 16"):
+        actor_options(Resources(cpus=16), cluster, local=True)
+    assert actor_options(Resources(cpus=16), cluster, local=False)["num_cpus"] == 16  # a cluster may grow
+
+
+def test_missing_ray_is_a_usage_error(monkeypatch, tmp_path):
+    from fmaudit.pipeline.engines import make_engine
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(UsageError, match=r"fmaudit\[ray\]"):
+        next(make_engine("ray", 1).run(None, iter([])))
