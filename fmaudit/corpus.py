@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterable, Iterator, Union
+
+import orjson
 
 from fmaudit.errors import InputError
 
@@ -55,8 +56,8 @@ Record = Union[Document, Quarantined]
 
 
 def dumps(obj: dict) -> str:
-    """The one JSON encoding used for every JSONL line fmaudit writes (stable, UTF-8, one line)."""
-    return json.dumps(obj, ensure_ascii=False, sort_keys=False)
+    """The one JSON encoding used for every JSONL line fmaudit writes (stable, compact, UTF-8, one line)."""
+    return orjson.dumps(obj).decode("utf-8")
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -150,21 +151,33 @@ def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, Record]]:
 def parse_json_record(raw: bytes, source: str, lineno: int) -> Record:
     """Turn one JSONL line into a Document, or a Quarantined record saying what is wrong."""
     try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _diagnose(raw, source, lineno)
+    return record_from_object(obj, source, lineno, raw)
+
+
+def _diagnose(raw: bytes, source: str, lineno: int) -> Quarantined:
+    """Why a line is not JSON, in words (the slow path, taken only for bad lines)."""
+    try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        return Quarantined(source, lineno, "invalid_utf8", f"invalid UTF-8 at byte {e.start}", raw.decode("utf-8", "backslashreplace").rstrip("\n"))
+        return Quarantined(source, lineno, "invalid_utf8", f"invalid UTF-8 at byte {e.start}",
+                           raw.decode("utf-8", "backslashreplace").rstrip("\n"))
     try:
-        obj = json.loads(line)
+        json.loads(line)
+        msg = "bad JSON: not representable as UTF-8 text (lone surrogate escape)"
     except json.JSONDecodeError as e:
-        return Quarantined(source, lineno, "bad_json", f"bad JSON: {e.msg} at column {e.colno}", line.rstrip("\n"))
-    return record_from_object(obj, source, lineno, line)
+        msg = f"bad JSON: {e.msg} at column {e.colno}"
+    return Quarantined(source, lineno, "bad_json", msg, line.rstrip("\n"))
 
 
-def record_from_object(obj, source: str, lineno: int, raw: str | None = None) -> Record:
+def record_from_object(obj, source: str, lineno: int, raw: bytes | None = None) -> Record:
     """Validate a decoded record (from JSON or a Parquet row) and build a Document."""
 
     def bad(kind: str, msg: str) -> Quarantined:
-        return Quarantined(source, lineno, kind, msg, (raw if raw is not None else dumps(obj)).rstrip("\n"))
+        text = raw.decode("utf-8", "backslashreplace") if raw is not None else dumps(obj)
+        return Quarantined(source, lineno, kind, msg, text.rstrip("\n"))
 
     if not isinstance(obj, dict):
         return bad("not_object", f"record is a JSON {type(obj).__name__}, not an object")
@@ -190,9 +203,10 @@ def record_from_object(obj, source: str, lineno: int, raw: str | None = None) ->
             return bad("bad_meta", "field 'meta' is a string that is not JSON")
     if not isinstance(meta, dict):
         return bad("bad_meta", f"field 'meta' is {type(meta).__name__}, not an object")
-    extra = {k: v for k, v in obj.items() if k not in ("id", "text", "meta", "metadata")}
-    meta = {**extra, **meta}
-    return Document(str(doc_id), text, meta)
+    if len(obj) > 3 or (len(obj) == 3 and "meta" not in obj):  # extra top-level fields go to meta
+        extra = {k: v for k, v in obj.items() if k not in ("id", "text", "meta", "metadata")}
+        meta = {**extra, **meta}
+    return Document(doc_id if isinstance(doc_id, str) else str(doc_id), text, meta)
 
 
 def read_parquet(path: str | os.PathLike, batch_rows: int = 1024) -> Iterator[tuple[int, Record]]:
@@ -241,21 +255,14 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
     """Write rows as JSONL (gzip when the name ends in .gz, reproducibly: no timestamp); returns the count."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    n = 0
+    lines = [orjson.dumps(row) for row in rows]
+    data = b"\n".join(lines) + b"\n" if lines else b""
     if path.name.endswith(".gz"):
-        raw = open(path, "wb")
-        f: IO[str] = io.TextIOWrapper(gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0), encoding="utf-8")
+        with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as f:
+            f.write(data)
     else:
-        raw = None
-        f = open(path, "w", encoding="utf-8")
-    with f:
-        for row in rows:
-            f.write(dumps(row))
-            f.write("\n")
-            n += 1
-    if raw is not None:
-        raw.close()
-    return n
+        path.write_bytes(data)
+    return len(lines)
 
 
 class ShardedJsonlWriter:

@@ -1,0 +1,93 @@
+"""Runner overhead: documents/s of `fmaudit filter` with a no-op stage against a plain read-and-write loop.
+
+Both read the same JSONL files and write every document back as JSONL; the runner adds validation,
+quarantine, duplicate-id detection, sharding, worker processes, atomic commits and reports.
+Also prints the driver's peak memory for the corpus and for one four times larger (flat memory).
+
+    python benchmarks/pipeline_overhead.py [--docs 100000] [--workers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def make_corpus(path: Path, docs: int, seed: int = 0) -> None:
+    import random
+
+    rng = random.Random(seed)
+    words = [w for w in "the of and to in is was for on that with as by at from it this be are an or have not "
+             "which one had were but all their has there been when more would who its into other".split()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(docs):
+            text = " ".join(rng.choice(words) for _ in range(rng.randint(120, 220)))  # ~1 KB
+            f.write(json.dumps({"id": f"d{i}", "text": text, "meta": {"source": "bench"}}) + "\n")
+
+
+def plain_loop(src: Path, dst: Path) -> int:
+    n = 0
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with open(src, "rb") as fin, open(dst, "w", encoding="utf-8") as fout:
+        for line in fin:
+            doc = json.loads(line)
+            fout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+def run_fmaudit(policy: Path, src: Path, out: Path, workers: int) -> float:
+    """Wall seconds of `fmaudit filter` in a fresh process; returns (seconds, peak RSS MiB of the driver)."""
+    code = ("import resource, sys, time; from fmaudit.cli import main; t=time.perf_counter(); rc=main(sys.argv[1:]); "
+            "print(time.perf_counter()-t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024); sys.exit(rc)")
+    res = subprocess.run([sys.executable, "-c", code, "filter", "--policy", str(policy), str(src), "--out", str(out),
+                          "--workers", str(workers), "--no-progress"], capture_output=True, text=True, cwd=ROOT)
+    if res.returncode != 0:
+        raise SystemExit(res.stderr)
+    seconds, rss = res.stdout.strip().splitlines()[-1].split()
+    return float(seconds), float(rss)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--docs", type=int, default=100_000)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="fmaudit-bench-"))
+    try:
+        src, big = tmp / "c.jsonl", tmp / "big" / "c.jsonl"
+        make_corpus(src, args.docs)
+        make_corpus(big, args.docs * 4, seed=1)
+        policy = tmp / "noop.yaml"
+        policy.write_text("version: 1\nname: bench\npipeline: {shard_size: 5000, samples: 0}\nstages:\n"
+                          "  - stage: noop\n")
+        t0 = time.perf_counter()
+        n = plain_loop(src, tmp / "plain" / "out.jsonl")
+        plain_s = time.perf_counter() - t0
+        fm_s, rss = run_fmaudit(policy, src, tmp / "fm", args.workers)
+        _, rss_big = run_fmaudit(policy, big, tmp / "fm-big", args.workers)
+        size_mb = src.stat().st_size / 2**20
+        print(f"corpus: {n} documents, {size_mb:.0f} MiB; workers: {args.workers}")
+        print(f"plain read-and-write loop: {n / plain_s:10.0f} docs/s ({plain_s:.2f} s)")
+        print(f"fmaudit filter (noop):     {n / fm_s:10.0f} docs/s ({fm_s:.2f} s, start-up and reports included)")
+        print(f"driver peak RSS: {rss:.0f} MiB at {n} docs, {rss_big:.0f} MiB at {4 * n} docs")
+        print(f"ratio={(n / fm_s) / (n / plain_s):.2f} docs_per_s={n / fm_s:.0f} plain_docs_per_s={n / plain_s:.0f} "
+              f"rss_growth_4x={rss_big / rss:.2f}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
