@@ -58,6 +58,8 @@ def test_reports_follow_schema_and_load_as_dataframes(tmp_path, mixed_corpus):
     row = frames.counts.set_index("stage").loc["min_length"]
     assert (row["in"], row["kept"], row["dropped"]) == (13, 12, 1)
     assert "drop_fraction" in set(frames.metrics["name"])
+    html = (out / "reports" / "summary.html").read_text()
+    assert "accounting_identity" in html and "All error-level checks passed" in html
 
 
 def test_failed_check_exits_1(tmp_path, mixed_corpus):

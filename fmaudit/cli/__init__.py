@@ -19,6 +19,7 @@ from fmaudit.errors import EXIT_USAGE, FmauditError
 
 COMMAND_MODULES = [
     "fmaudit.cli.data",
+    "fmaudit.cli.cda",
 ]
 
 

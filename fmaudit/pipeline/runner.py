@@ -24,6 +24,7 @@ from fmaudit.pipeline.engines import make_engine
 from fmaudit.pipeline.layout import JobLayout
 from fmaudit.pipeline.worker import PIPELINE, ProcessorSpec, ShardTask
 from fmaudit.policy import Policy, StageSpec
+from fmaudit.reports.render import render_html
 from fmaudit.reports.envelope import make_report, new_run_id, now_iso, write_json_atomic, write_report, write_summary
 from fmaudit.stages import get_stage
 from fmaudit.stages.base import Check, ReportContext, StageReport
@@ -105,6 +106,7 @@ def run_filter(
                                     {"shards": n_shards[0], "shards_resumed": resumed[0], "workers": workers,
                                      "engine": engine}, layout.reports)
     summary = write_summary(layout.reports, run_id)
+    render_html(layout.reports)
     layout.complete_marker.write_text(run_id)
     return FilterResult(layout.out, summary, counts)
 

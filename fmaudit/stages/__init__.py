@@ -18,6 +18,7 @@ __all__ = ["Check", "Filter", "ReportContext", "Resources", "Stage", "StageRepor
 BUILTIN = {
     "noop": "fmaudit.stages.noop",
     "min_length": "fmaudit.stages.min_length",
+    "cda": "fmaudit.stages.cda",
 }
 
 _REGISTRY: dict[str, type[Stage]] = {}

@@ -1,0 +1,31 @@
+"""HTML rendering of a reports folder (``summary.html``), for auditors who read rather than query."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from fmaudit.reports.envelope import SUMMARY, read_reports
+
+
+def _num(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "" if v is None else str(v)
+
+
+def render_html(reports_dir: str | os.PathLike) -> Path:
+    """Write ``<reports_dir>/summary.html`` from the envelopes and ``summary.json`` there."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    reports_dir = Path(reports_dir)
+    summary = json.loads((reports_dir / SUMMARY).read_text(encoding="utf-8"))
+    reports = read_reports(reports_dir)
+    env = Environment(loader=PackageLoader("fmaudit.reports", "templates"), autoescape=select_autoescape())
+    env.filters["num"] = _num
+    policy = reports[0]["policy"] if reports else None
+    html = env.get_template("summary.html").render(summary=summary, reports=reports, policy=policy)
+    path = reports_dir / "summary.html"
+    path.write_text(html, encoding="utf-8")
+    return path
