@@ -1,0 +1,72 @@
+"""Grammar rules for the swaps that a word list alone gets wrong, decided on spaCy tokens.
+
+``her`` is an object pronoun (-> ``him``) or a possessive determiner (-> ``his``); ``his`` is a possessive
+determiner (-> ``her``) or a possessive pronoun (-> ``hers``). A gendered noun tagged as a proper noun is part of a
+name and is left alone ("Rachel Prince"), unless it is a rank used as a title ("Prince Harry", "the Queen").
+"""
+
+from __future__ import annotations
+
+PROPER = ("NNP", "NNPS")
+# Tags after which "her"/"his" cannot be a determiner: a determiner needs a nominal (or its modifiers) to follow.
+NOT_NOMINAL = {"IN", "CC", "TO", "MD", "DT", "PRP", "WDT", "WP", "WRB", "VB", "VBD", "VBP", "VBZ", "RP", "EX", "UH"}
+# Common gendered nouns that are also verbs ("to man the desk", "to father a child").
+VERB_LIKE = frozenset({"man", "mans", "father", "fathers", "mother", "mothers", "lord", "lords", "host", "hosts"})
+# Honorifics come before surnames ("Mr. Thomas"); ranks come before first names ("Prince Harry", "Uncle Bob").
+HONORIFICS = frozenset({"mr", "mrs", "ms", "mx", "miss", "dr", "prof", "messrs", "mesdames"})
+RANKS = frozenset({"king", "queen", "prince", "princess", "duke", "duchess", "emperor", "empress", "baron",
+                   "baroness", "lord", "lady", "sir", "dame", "madam", "uncle", "aunt", "saint", "st"})
+
+
+def _neighbour(token, step: int):
+    i = token.i + step
+    return token.doc[i] if 0 <= i < len(token.doc) else None
+
+
+def is_determiner(token) -> bool:
+    """True when a possessive pronoun token is used before a noun ("her book") rather than alone ("to her")."""
+    nxt = _neighbour(token, 1)
+    if nxt is None or nxt.is_punct or nxt.is_space or nxt.tag_ in NOT_NOMINAL:
+        return False
+    return token.tag_ == "PRP$" or token.dep_ == "poss"
+
+
+def pronoun_target(word: str, token, default: str) -> str:
+    """The counterpart of a pronoun (lower case), choosing by grammar where one word maps to two."""
+    if token is None:
+        return default
+    if word == "her":
+        return "his" if is_determiner(token) else "him"
+    if word == "his":
+        return "her" if is_determiner(token) else "hers"
+    return default
+
+
+def acts_as_title(token) -> bool:
+    """A rank tagged as a proper noun that heads a name ("Prince Harry") or follows "the" ("the Queen")."""
+    prev, nxt = _neighbour(token, -1), _neighbour(token, 1)
+    if prev is not None and prev.tag_ == "DT":
+        return True
+    return nxt is not None and nxt.tag_ in PROPER and (prev is None or prev.tag_ not in PROPER)
+
+
+def noun_swappable(kind: str, token) -> bool:
+    """Whether a gendered noun (or rank) may be swapped: not as a verb, not inside a proper name."""
+    if token is None:
+        return True
+    if token.tag_.startswith("VB"):
+        return False
+    if token.tag_ in PROPER:
+        return kind == "royal" and acts_as_title(token)
+    return True
+
+
+def first_name_swappable(token) -> bool:
+    """A first name: a proper noun that is not a surname. A surname closes a run of proper nouns or follows an
+    honorific ("John Thomas", "Mr. Thomas"); a rank before a name does not make it a surname ("Prince Harry")."""
+    if token is None or token.tag_ not in PROPER:
+        return False
+    prev, nxt = _neighbour(token, -1), _neighbour(token, 1)
+    prev_word = prev.text.lower().rstrip(".") if prev is not None else ""
+    after_name = prev_word in HONORIFICS or (prev is not None and prev.tag_ in PROPER and prev_word not in RANKS)
+    return not (after_name and (nxt is None or nxt.tag_ not in PROPER))

@@ -1,0 +1,249 @@
+"""The counterfactual swapper: finds gendered (and other axes') terms in texts and writes their counterfactuals.
+
+A text is first scanned with a regular expression for candidate terms outside protected spans (URLs, e-mail
+addresses, code, PII tags). Only candidates whose swap depends on grammar (``her``, ``his``, capitalised nouns
+that may be names, first names, nouns that may be verbs) need spaCy; the sentences around those, and nothing
+else, are tagged and parsed, batched over all texts with ``nlp.pipe``. Texts without any candidate cost one regex
+scan. Further axes (religion, nationality, ...) come from pair files and are swapped as plain terms.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from fmaudit.cda import grammar
+from fmaudit.cda.protect import ProtectedSpans
+from fmaudit.cda.wordlists import PairList, Term, apply_case
+
+GENDER = "gender"
+GENDER_SIDES = ("male", "female")
+WORD = re.compile(r"[^\W\d_]+")
+# Sentence ends (not after common abbreviations), and blank or single line breaks.
+SENTENCE_END = re.compile(
+    r"(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bDr)(?<!\bSt)(?<!\bJr)(?<!\bSr)(?<!\bvs)(?<!\bProf)"
+    r"[.!?]+[\"'\u201d\u2019)\]]*\s+|\n\s*")
+MAX_SEGMENT = 800  # characters parsed around a candidate at most (for texts without sentence ends)
+NEEDS_GRAMMAR = frozenset({"her", "his"})
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One swap axis from a pair file: its name, the names of its two sides, and its terms."""
+
+    name: str
+    sides: tuple[str, str]
+    pairs: PairList
+
+    def pattern(self) -> re.Pattern:
+        """Matches any term of the axis (longest first; spaces in phrases match any whitespace)."""
+        terms = sorted(self.pairs.terms, key=len, reverse=True)
+        alts = "|".join(r"\s+".join(map(re.escape, t.split())) for t in terms)
+        return re.compile(rf"(?<![^\W_])(?:{alts})(?![^\W_])", re.IGNORECASE)
+
+
+@dataclass
+class Swap:
+    """One replaced term: character span in the original, its text, replacement, axis and source side."""
+
+    start: int
+    end: int
+    source: str
+    target: str
+    axis: str
+    side: int
+    name: bool = False
+
+    @property
+    def pair(self) -> str:
+        """Counter key: ``axis:source>target`` (lower case); first names are counted by direction only."""
+        if self.name:
+            return f"{self.axis}:first_name:{GENDER_SIDES[self.side]}>{GENDER_SIDES[1 - self.side]}"
+        return f"{self.axis}:{self.source.lower()}>{self.target.lower()}"
+
+
+@dataclass
+class Counterfactual:
+    """A text's counterfactual and what it took: swaps and each axis's side counts before the swap."""
+
+    original: str
+    text: str
+    swaps: list[Swap]
+    before: dict[str, list[int]] = field(default_factory=dict)
+    candidates: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return self.text != self.original
+
+    def after(self) -> dict[str, list[int]]:
+        """Side counts of the counterfactual: every swapped term moves to the other side."""
+        out = {axis: list(counts) for axis, counts in self.before.items()}
+        for s in self.swaps:
+            out[s.axis][s.side] -= 1
+            out[s.axis][1 - s.side] += 1
+        return out
+
+
+@dataclass
+class _Candidate:
+    start: int
+    end: int
+    axis: str
+    term: Term
+    name: bool = False
+    grammar: bool = False
+
+
+class Swapper:
+    """Writes counterfactuals of texts over the gender axis (words and first names) and further pair-file axes.
+
+    ``nlp`` is a callable returning a spaCy pipeline with a tagger (and, for dependency rules, a parser); it is
+    called only when a text holds a candidate that needs grammar.
+    """
+
+    def __init__(self, gender: Optional[PairList], names: Optional[PairList], axes: list[Axis],
+                 nlp: Callable[[], object], batch_size: int = 64):
+        self.gender = gender
+        self.names = names
+        self.axes = list(axes)
+        self._patterns = [(a, a.pattern()) for a in self.axes]
+        self._nlp_factory = nlp
+        self._nlp = None
+        self.batch_size = batch_size
+        self.sides = ({GENDER: GENDER_SIDES} if gender or names else {}) | {a.name: a.sides for a in self.axes}
+
+    @property
+    def nlp(self):
+        if self._nlp is None:
+            self._nlp = self._nlp_factory()
+        return self._nlp
+
+    def counterfactual(self, text: str) -> Counterfactual:
+        return self.counterfactuals([text])[0]
+
+    def counterfactuals(self, texts: list[str]) -> list[Counterfactual]:
+        """The counterfactual of each text (same order); texts are parsed together in batches."""
+        found = [self._candidates(t) for t in texts]
+        tokens = self._parse(texts, found)
+        return [self._apply(t, c, tok) for t, c, tok in zip(texts, found, tokens)]
+
+    # -- finding candidates -------------------------------------------------------------------------------
+    def _candidates(self, text: str) -> list[_Candidate]:
+        protected = ProtectedSpans(text)
+        out: list[_Candidate] = []
+        if self.gender or self.names:
+            for m in WORD.finditer(text):
+                cand = self._gender_candidate(m.group(), m.start(), m.end())
+                if cand is not None and not (protected and protected.covers(cand.start, cand.end)):
+                    out.append(cand)
+        for axis, pattern in self._patterns:
+            for m in pattern.finditer(text):
+                term = axis.pairs.lookup(" ".join(m.group().split()))
+                if term is not None and not (protected and protected.covers(*m.span())):
+                    out.append(_Candidate(m.start(), m.end(), axis.name, term))
+        if self.axes:
+            out = _without_overlaps(out)
+        return out
+
+    def _gender_candidate(self, word: str, start: int, end: int) -> Optional[_Candidate]:
+        if self.gender is not None:
+            term = self.gender.lookup(word)
+            if term is not None:
+                lower = word.lower()
+                needs = lower in NEEDS_GRAMMAR or (term.kind in ("noun", "royal") and
+                                                   (word[0].isupper() or lower in grammar.VERB_LIKE))
+                return _Candidate(start, end, GENDER, term, grammar=needs)
+        if self.names is not None and word[0].isupper():
+            term = self.names.lookup(word.title() if word.isupper() else word)
+            if term is not None:
+                return _Candidate(start, end, GENDER, term, name=True, grammar=True)
+        return None
+
+    # -- parsing only what needs grammar ------------------------------------------------------------------
+    def _parse(self, texts: list[str], found: list[list[_Candidate]]) -> list[dict[int, object]]:
+        """For each text, the spaCy token at the start offset of each candidate that needs grammar."""
+        segments: list[tuple[int, int, int]] = []  # (text index, start, end)
+        for i, (text, cands) in enumerate(zip(texts, found)):
+            starts = [c.start for c in cands if c.grammar]
+            if starts:
+                segments.extend((i, s, e) for s, e in _segments(text, starts))
+        tokens: list[dict[int, object]] = [{} for _ in texts]
+        if not segments:
+            return tokens
+        docs = self.nlp.pipe((texts[i][s:e] for i, s, e in segments), batch_size=self.batch_size)
+        for (i, s, _), doc in zip(segments, docs):
+            for tok in doc:
+                tokens[i].setdefault(s + tok.idx, tok)
+        return tokens
+
+    # -- deciding and writing -----------------------------------------------------------------------------
+    def _apply(self, text: str, cands: list[_Candidate], tokens: dict[int, object]) -> Counterfactual:
+        before = {axis: [0, 0] for axis in self.sides}
+        swaps: list[Swap] = []
+        for c in cands:
+            source = text[c.start:c.end]
+            target = self._decide(source, c, tokens.get(c.start) if c.grammar else None)
+            if target is None:
+                continue
+            before[c.axis][c.term.side] += 1
+            swaps.append(Swap(c.start, c.end, source, apply_case(source, target), c.axis, c.term.side, c.name))
+        parts, pos = [], 0
+        for s in swaps:
+            parts.append(text[pos:s.start])
+            parts.append(s.target)
+            pos = s.end
+        parts.append(text[pos:])
+        return Counterfactual(text, "".join(parts), swaps, before, len(cands))
+
+    @staticmethod
+    def _decide(source: str, c: _Candidate, token) -> Optional[str]:
+        """The counterpart of a candidate (lower case, or as listed for names), or None to leave it alone."""
+        if c.grammar and token is not None and token.text.rstrip(".").lower() != source.lower():
+            token = None  # spaCy split the word differently; fall back to the word-list rule
+        if c.name:
+            return c.term.target if grammar.first_name_swappable(token) else None
+        if c.term.kind == "pronoun":
+            return grammar.pronoun_target(source.lower(), token, c.term.target)
+        if c.term.kind in ("noun", "royal") and not grammar.noun_swappable(c.term.kind, token):
+            return None
+        return c.term.target
+
+
+def _without_overlaps(cands: list[_Candidate]) -> list[_Candidate]:
+    """Candidates sorted by position; of overlapping ones the first found (gender before other axes) wins."""
+    taken: list[_Candidate] = []
+    for c in sorted(enumerate(cands), key=lambda ic: (ic[1].start, ic[0])):
+        if taken and c[1].start < taken[-1].end:
+            continue
+        taken.append(c[1])
+    return taken
+
+
+def _segments(text: str, starts: list[int]) -> list[tuple[int, int]]:
+    """The sentences (at most MAX_SEGMENT characters around the offset) holding each offset, deduplicated."""
+    bounds = [0] + [m.end() for m in SENTENCE_END.finditer(text)] + [len(text)]
+    out: list[tuple[int, int]] = []
+    for pos in starts:
+        i = bisect_right(bounds, pos) - 1
+        s, e = bounds[i], bounds[min(i + 1, len(bounds) - 1)]
+        if e - s > MAX_SEGMENT:
+            s, e = _clip(text, s, e, pos)
+        if not out or out[-1] != (s, e):
+            out.append((s, e))
+    return out
+
+
+def _clip(text: str, s: int, e: int, pos: int) -> tuple[int, int]:
+    """A window of about MAX_SEGMENT characters around ``pos`` inside [s, e), cut at whitespace."""
+    half = MAX_SEGMENT // 2
+    lo, hi = max(s, pos - half), min(e, pos + half)
+    if lo > s:
+        space = text.find(" ", lo, pos)
+        lo = space + 1 if space != -1 else lo
+    if hi < e:
+        space = text.rfind(" ", pos, hi)
+        hi = space if space != -1 else hi
+    return lo, hi

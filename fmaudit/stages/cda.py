@@ -1,0 +1,221 @@
+"""``cda``: counterfactual data augmentation (or substitution) along gender and user-defined axes.
+
+For a document that uses gendered words, the stage writes its counterfactual twin (he <-> she, her -> his/him
+by grammar, actor <-> actress, first names by gender, ...) so a model trained on the corpus sees both.
+``augment`` keeps the original and adds the twin (``meta.counterfactual_of``, Lu et al. 2018); ``substitute``
+replaces each eligible document by its twin with probability ``probability``, seeded by the document id so the
+choice is the same for any sharding or number of workers (counterfactual data substitution, Hall Maudslay et
+al. 2019). The report gives each axis's term balance before and after, from merged counters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from fmaudit.cda.swapper import GENDER, GENDER_SIDES, Axis, Counterfactual, Swapper
+from fmaudit.cda.wordlists import GENDER_PAIRS, GENDERED_NAMES, PairFileError, load_pairs
+from fmaudit.corpus import Document
+from fmaudit.stages import register
+from fmaudit.stages.base import Check, ReportContext, Resources, Stage, StageReport, StageResult, StageSettings
+from fmaudit.stats import StageStats
+
+SAMPLE_CHARS = 300
+
+
+def _check_pair_file(path: Optional[str], case_sensitive: bool = False) -> Optional[str]:
+    if path is not None:
+        try:
+            load_pairs(path, case_sensitive)
+        except PairFileError as e:
+            raise ValueError(str(e)) from None
+    return path
+
+
+class AxisSettings(BaseModel):
+    """A further swap axis (religion, nationality, ...) read from a pair file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., pattern=r"^[a-z][a-z0-9_]*$", max_length=40,
+                      description="Axis name used in reports and counters, e.g. religion.")
+    path: str = Field(..., min_length=1,
+                      description="Pair file: 'term_a<TAB>term_b' per line, '#' comments; phrases allowed; a path "
+                                  "relative to the working directory. Terms are swapped both ways, case kept.")
+    sides: tuple[str, str] = Field(("a", "b"), description="Names of the file's two columns, for the balance report.")
+
+    @field_validator("path")
+    @classmethod
+    def _readable(cls, v: str) -> str:
+        return _check_pair_file(v)
+
+    @field_validator("name")
+    @classmethod
+    def _not_gender(cls, v: str) -> str:
+        if v == GENDER:
+            raise ValueError("'gender' is the built-in axis (settings gender, gender_pairs, names)")
+        return v
+
+
+class CdaSettings(StageSettings):
+    mode: Literal["augment", "substitute"] = Field(
+        "augment", description="augment: keep each document and add its counterfactual (id '<id>#cda', "
+                               "meta.counterfactual_of); substitute: replace eligible documents by their "
+                               "counterfactual with probability `probability`.")
+    probability: float = Field(0.5, ge=0, le=1,
+                               description="substitute mode: chance that an eligible document is swapped.")
+    seed: int = Field(0, ge=0, description="Seed of the substitute draw; each document's draw depends only on the "
+                                           "seed and its id, so runs are reproducible across shards and workers.")
+    gender: bool = Field(True, description="Swap gendered words (pronouns, titles, kinship, gendered nouns).")
+    gender_pairs: Optional[str] = Field(None, description="Pair file replacing the shipped gender list "
+                                                          "(null: fmaudit/data/gender_pairs.tsv).")
+    names: bool = Field(True, description="Swap first names by gender (proper nouns only; pairs are one-to-one, so "
+                                          "names stay consistent within and across documents).")
+    names_file: Optional[str] = Field(None, description="Name-pair file replacing the shipped list "
+                                                        "(null: fmaudit/data/gendered_names.tsv).")
+    axes: list[AxisSettings] = Field(default_factory=list, max_length=20,
+                                     description="Further axes from pair files, swapped in the same counterfactual.")
+    spacy_model: str = Field("en_core_web_sm", min_length=1, description="spaCy pipeline for tags and dependencies.")
+    parser: bool = Field(True, description="Use spaCy's dependency parser with the tagger to resolve her/his "
+                                           "(false: tags only, about twice as fast).")
+    nlp_batch_size: int = Field(64, ge=1, le=4096, description="Sentences per spaCy nlp.pipe batch.")
+    min_terms: int = Field(1, ge=1, le=1000, description="A document is eligible when it holds at least this many "
+                                                         "swappable terms.")
+    max_imbalance_after: Optional[float] = Field(
+        None, ge=1, description="Check: fail when, on any axis, max(a/b, b/a) of the term counts in the output "
+                                "corpus exceeds this. null: no check.")
+
+    @field_validator("gender_pairs")
+    @classmethod
+    def _gender_pairs_readable(cls, v: Optional[str]) -> Optional[str]:
+        return _check_pair_file(v)
+
+    @field_validator("names_file")
+    @classmethod
+    def _names_readable(cls, v: Optional[str]) -> Optional[str]:
+        return _check_pair_file(v, True)
+
+    @model_validator(mode="after")
+    def _something_to_swap(self) -> "CdaSettings":
+        if not (self.gender or self.names or self.axes):
+            raise ValueError("nothing to swap: enable gender or names, or list axes")
+        if len({a.name for a in self.axes}) != len(self.axes):
+            raise ValueError("axis names must be unique")
+        return self
+
+
+def swapper_from_settings(settings: CdaSettings) -> Swapper:
+    """The swapper a ``cda`` section describes (spaCy is loaded on first need)."""
+    from fmaudit.nlp import load_spacy
+
+    disable = ("attribute_ruler", "lemmatizer", "ner") + (() if settings.parser else ("parser",))
+    gender = load_pairs(settings.gender_pairs or GENDER_PAIRS) if settings.gender else None
+    names = load_pairs(settings.names_file or GENDERED_NAMES, True) if settings.names else None
+    axes = [Axis(a.name, tuple(a.sides), load_pairs(a.path)) for a in settings.axes]
+    return Swapper(gender, names, axes, lambda: load_spacy(settings.spacy_model, disable), settings.nlp_batch_size)
+
+
+def substitute_draw(seed: int, doc_id: str) -> float:
+    """A uniform number in [0, 1) that depends only on the seed and the document id."""
+    digest = hashlib.blake2b(f"{seed}\x00{doc_id}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") / 2.0 ** 64
+
+
+@register
+class Cda(Stage):
+    name = "cda"
+    Settings = CdaSettings
+    resources = Resources(cpus=1.0, memory_gb=1.0)
+    description = "Counterfactual data augmentation/substitution: gender (grammar-aware) and pair-file axes."
+
+    def setup(self) -> None:
+        self.swapper = swapper_from_settings(self.settings)
+        self.swapper.nlp  # load spaCy once per worker, not on the first batch
+
+    def process(self, docs: list[Document], stats: StageStats) -> StageResult:
+        if not hasattr(self, "swapper"):
+            self.setup()
+        result = StageResult(kept=[])
+        for doc, cf in zip(docs, self.swapper.counterfactuals([d.text for d in docs])):
+            after = cf.before
+            if cf.candidates >= self.settings.min_terms:
+                stats.add("eligible")
+            if cf.changed and len(cf.swaps) >= self.settings.min_terms:
+                after = self._emit(doc, cf, stats, result)
+            else:
+                result.kept.append(doc)
+            self._count(stats, "before", cf.before)
+            self._count(stats, "after", after)
+        return result
+
+    def _emit(self, doc: Document, cf: Counterfactual, stats: StageStats, result: StageResult) -> dict:
+        """Keep/add/substitute one eligible document; returns the side counts it leaves in the output."""
+        stats.add("changed")
+        stats.add("swaps", len(cf.swaps))
+        for s in cf.swaps:
+            stats.add("swap:" + s.pair)
+        stats.sample("counterfactual", id=doc.id, before=_window(cf.original, cf), after=_window(cf.text, cf))
+        info = {"swaps": len(cf.swaps), "axes": sorted({s.axis for s in cf.swaps})}
+        if self.settings.mode == "augment":
+            result.kept.append(doc)
+            meta = {**doc.meta, "counterfactual_of": doc.id, "cda": {"mode": "augment", **info}}
+            result.added.append(Document(f"{doc.id}#cda", cf.text, meta))
+            cf_after = cf.after()
+            return {axis: [a + b for a, b in zip(cf.before[axis], cf_after[axis])] for axis in cf.before}
+        if substitute_draw(self.settings.seed, doc.id) < self.settings.probability:
+            stats.add("substituted")
+            result.kept.append(Document(doc.id, cf.text, {**doc.meta, "cda": {"mode": "substitute", **info}}))
+            return cf.after()
+        result.kept.append(doc)
+        return cf.before
+
+    @staticmethod
+    def _count(stats: StageStats, when: str, counts: dict) -> None:
+        for axis, values in counts.items():
+            for side, n in enumerate(values):
+                if n:
+                    stats.add(f"{when}:{axis}:{side}", n)
+
+    def axis_sides(self) -> dict[str, tuple[str, str]]:
+        """Each axis's name and the names of its two sides, in report order."""
+        sides = {GENDER: GENDER_SIDES} if (self.settings.gender or self.settings.names) else {}
+        return sides | {a.name: tuple(a.sides) for a in self.settings.axes}
+
+    def report(self, stats: StageStats, ctx: ReportContext) -> StageReport:
+        c = stats.counters
+        metrics = {"documents": c.get("in", 0), "eligible": c.get("eligible", 0), "changed": c.get("changed", 0),
+                   "added": c.get("added", 0), "substituted": c.get("substituted", 0), "swaps": c.get("swaps", 0)}
+        balance, checks = {}, []
+        for axis, sides in self.axis_sides().items():
+            entry = {when: _side_counts(stats, when, axis, sides) for when in ("before", "after")}
+            balance[axis] = {"sides": list(sides), **entry}
+            metrics[f"{axis}_ratio_before"] = entry["before"]["ratio"]
+            metrics[f"{axis}_ratio_after"] = entry["after"]["ratio"]
+            imb_before, imb_after = entry["before"]["imbalance"], entry["after"]["imbalance"]
+            if imb_before is not None and imb_after is not None:
+                checks.append(Check.evaluate(
+                    f"{axis}_balance_not_worse", imb_after, imb_before, "max", "warning",
+                    f"max({sides[0]}/{sides[1]}, {sides[1]}/{sides[0]}) of {axis} terms after the stage is at most "
+                    f"what it was before"))
+            if self.settings.max_imbalance_after is not None and imb_after is not None:
+                checks.append(Check.evaluate(
+                    f"{axis}_imbalance_after", imb_after, self.settings.max_imbalance_after, "max", "error",
+                    f"max({sides[0]}/{sides[1]}, {sides[1]}/{sides[0]}) of {axis} terms in the output corpus"))
+        swaps = dict(sorted(stats.by_prefix("swap:").items(), key=lambda kv: (-kv[1], kv[0])))
+        return StageReport(metrics=metrics, checks=checks,
+                           details={"mode": self.settings.mode, "balance": balance, "swaps_per_pair": swaps})
+
+
+def _side_counts(stats: StageStats, when: str, axis: str, sides: tuple[str, str]) -> dict:
+    a, b = (stats.counters.get(f"{when}:{axis}:{i}", 0) for i in (0, 1))
+    ratio = a / b if b else None
+    imbalance = max(a / b, b / a) if a and b else None
+    return {sides[0]: a, sides[1]: b, "ratio": ratio, "imbalance": imbalance}
+
+
+def _window(text: str, cf: Counterfactual) -> str:
+    """About SAMPLE_CHARS characters from shortly before the first swap (same start in original and twin)."""
+    start = max(0, cf.swaps[0].start - 80)
+    return text[start:start + SAMPLE_CHARS]
