@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterable, Iterator, Union
 
+import numpy as np
 import orjson
 
 from fmaudit.errors import InputError
@@ -112,19 +113,38 @@ def read_corpus(paths: Iterable[str | os.PathLike]) -> Iterator[Record]:
 
 
 class IdIndex:
-    """Set of document ids seen so far, kept as 8-byte digests (the one piece of reader state that
-    grows with the corpus: about 60 bytes per document)."""
+    """Set of document ids seen so far, kept as 8-byte digests: the one piece of reader state that grows
+    with the corpus. Recent digests sit in a Python set; every million they are merged into one sorted
+    numpy array, so the cost is about 8 bytes per document (800 MB per 100M documents)."""
+
+    FLUSH = 1 << 20
 
     def __init__(self) -> None:
-        self._seen: set[int] = set()
+        self._recent: set[int] = set()
+        self._sorted = np.empty(0, dtype=np.uint64)
 
     def add(self, doc_id: str) -> bool:
         """Record ``doc_id``; False if it was already there."""
         key = int.from_bytes(hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
-        if key in self._seen:
+        if key in self._recent:
             return False
-        self._seen.add(key)
+        if self._sorted.size:
+            k = np.uint64(key)
+            i = self._sorted.searchsorted(k)
+            if i < self._sorted.size and self._sorted[i] == k:
+                return False
+        self._recent.add(key)
+        if len(self._recent) >= self.FLUSH:
+            self._merge()
         return True
+
+    def _merge(self) -> None:
+        recent = np.fromiter(self._recent, dtype=np.uint64, count=len(self._recent))
+        self._sorted = np.union1d(self._sorted, recent)
+        self._recent = set()
+
+    def __len__(self) -> int:
+        return len(self._recent) + int(self._sorted.size)
 
 
 def _open_binary(path: Path) -> IO[bytes]:

@@ -74,3 +74,14 @@ def test_sharded_writer(tmp_path):
             w.write(Document(str(i), long_text(i)))
     assert [p.name for p in w.paths] == ["part-00000.jsonl.gz", "part-00001.jsonl.gz", "part-00002.jsonl.gz"]
     assert [d.id for d in read_documents([tmp_path / "out"])] == [str(i) for i in range(10)]
+
+
+def test_id_index_finds_duplicates_across_merges(monkeypatch):
+    from fmaudit.corpus import IdIndex
+
+    monkeypatch.setattr(IdIndex, "FLUSH", 100)
+    index = IdIndex()
+    assert all(index.add(f"id-{i}") for i in range(1000))
+    assert len(index) == 1000 and index._sorted.size >= 900
+    assert not any(index.add(f"id-{i}") for i in range(0, 1000, 7))
+    assert index.add("id-1000")
