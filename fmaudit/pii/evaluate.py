@@ -1,0 +1,105 @@
+"""Recall and precision of the ``pii`` stage against a demo corpus's ground truth.
+
+Everything is read from the run's output folder: the documents that reached the stage (``data/``,
+``dropped/``, ``held/``) and the spans of the ledger ``pii_ledger/`` (original-text coordinates), so
+no PII value is needed. An injected value counts as found when every non-space character of its
+span lies inside some finding (of any type: the value is anonymized); ``typed_recall`` asks for a
+finding of the same type. A finding is a true positive when it overlaps an injected value of its type.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Iterator
+
+from fmaudit.errors import InputError
+
+LEDGER_DIR = "pii_ledger"
+DOC_DIRS = ("data", "dropped", "held")
+
+
+def iter_rows(folder: Path) -> Iterator[dict]:
+    """JSON rows of every ``*.jsonl`` / ``*.jsonl.gz`` file in ``folder``, in name order."""
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.iterdir()):
+        if not path.name.endswith((".jsonl", ".jsonl.gz")):
+            continue
+        with (gzip.open(path, "rt", encoding="utf-8") if path.name.endswith(".gz") else open(path, encoding="utf-8")) as f:
+            for line in f:
+                if line.strip():
+                    yield json.loads(line)
+
+
+def load_truth(path: Path) -> dict[str, list[dict]]:
+    """The ``kind: pii`` rows of a ground-truth file, by document id; InputError naming a bad line."""
+    truth: dict[str, list[dict]] = defaultdict(list)
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ground-truth file: {e.strerror or e}") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"{path}:{n}: not JSON: {e.msg}") from None
+        if not isinstance(row, dict) or row.get("kind") != "pii":
+            continue
+        missing = [k for k in ("id", "entity_type", "start", "end") if k not in row]
+        if missing:
+            raise InputError(f"{path}:{n}: pii row lacks field(s) {', '.join(missing)}")
+        truth[str(row["id"])].append(row)
+    return truth
+
+
+def _covered(start: int, end: int, spans: list[tuple[int, int]], text_chars: str | None = None) -> bool:
+    inside = [False] * (end - start)
+    for s, e in spans:
+        for i in range(max(s, start), min(e, end)):
+            inside[i - start] = True
+    return all(inside[i] or (text_chars is not None and text_chars[i].isspace()) for i in range(end - start))
+
+
+def evaluate(truth_path: Path, out_dir: Path) -> dict:
+    """Recall per injected entity type (and overall) and precision per found type, from a finished run."""
+    out_dir = Path(out_dir)
+    if not (out_dir / LEDGER_DIR).is_dir():
+        raise InputError(f"{out_dir}: no {LEDGER_DIR}/ folder (the pii stage writes its ledger only with a key; "
+                         f"see the stage's ledger and key_env settings)")
+    seen = {row["id"] for d in DOC_DIRS for row in iter_rows(out_dir / d)}
+    found: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
+    for row in iter_rows(out_dir / LEDGER_DIR):
+        found[row["id"]].extend((it["start"], it["end"], row["entity_type"]) for it in row["items"])
+    truth = {doc: rows for doc, rows in load_truth(truth_path).items() if doc in seen}
+
+    per_type: dict[str, dict[str, int]] = defaultdict(lambda: {"n": 0, "found": 0, "typed": 0})
+    for doc, rows in truth.items():
+        spans = found.get(doc, [])
+        for r in rows:
+            t = per_type[r["entity_type"]]
+            t["n"] += 1
+            value = r.get("value")
+            t["found"] += _covered(r["start"], r["end"], [(s, e) for s, e, _ in spans], value)
+            t["typed"] += _covered(r["start"], r["end"], [(s, e) for s, e, k in spans if k == r["entity_type"]], value)
+    precision: dict[str, dict[str, int]] = defaultdict(lambda: {"found": 0, "true": 0})
+    for doc, spans in found.items():
+        rows = truth.get(doc, [])
+        for s, e, kind in spans:
+            p = precision[kind]
+            p["found"] += 1
+            p["true"] += any(r["entity_type"] == kind and s < r["end"] and r["start"] < e for r in rows)
+    n = sum(t["n"] for t in per_type.values())
+    hit = sum(t["found"] for t in per_type.values())
+    return {
+        "documents": len(seen), "documents_with_truth": len(truth), "injected": n,
+        "recall": hit / n if n else None,
+        "recall_by_type": {k: {"injected": v["n"], "recall": v["found"] / v["n"], "typed_recall": v["typed"] / v["n"]}
+                           for k, v in sorted(per_type.items())},
+        "precision_by_type": {k: {"found": v["found"], "precision": v["true"] / v["found"] if v["found"] else None}
+                              for k, v in sorted(precision.items())},
+    }

@@ -1,0 +1,76 @@
+"""The secret key of the ``pii`` stage, and the sub-keys derived from it.
+
+The key comes from an environment variable or a key file, never from the policy, and is never written
+to a report or log. One key serves several purposes, each through its own HMAC-derived sub-key, so a
+leaked ledger salt says nothing about the AES key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from fmaudit.errors import InputError
+
+# Public, published with fmaudit: only for the synthetic demo corpus (`demo_key: true`).
+DEMO_KEY = b"fmaudit-public-demo-key-not-secret"
+
+
+@dataclass(frozen=True)
+class PiiKey:
+    """Key material; ``source`` says where it came from (for reports, without the key itself)."""
+
+    secret: bytes
+    source: str
+
+    def derive(self, purpose: str, size: int = 32) -> bytes:
+        return hmac.new(self.secret, b"fmaudit-pii:" + purpose.encode(), hashlib.sha256).digest()[:size]
+
+    @property
+    def ledger_salt(self) -> bytes:
+        return self.derive("ledger")
+
+    @property
+    def hash_salt(self) -> bytes:
+        return self.derive("hash-operator")
+
+    @property
+    def aes_key(self) -> bytes:
+        """A 256-bit AES key for presidio's encrypt/decrypt operators."""
+        return self.derive("aes", 32)
+
+    @property
+    def pseudonym_seed(self) -> bytes:
+        return self.derive("pseudonym")
+
+    def __repr__(self) -> str:  # never show the secret, even in a traceback
+        return f"PiiKey(source={self.source!r})"
+
+
+def load_key(key_env: str, key_file: Optional[str] = None, demo_key: bool = False) -> Optional[PiiKey]:
+    """The key from ``$key_env``, else from ``key_file``, else the public demo key if allowed, else None."""
+    value = os.environ.get(key_env)
+    if value:
+        return PiiKey(value.encode("utf-8"), f"environment variable {key_env}")
+    if key_file:
+        path = Path(key_file).expanduser()
+        try:
+            data = path.read_bytes().strip()
+        except OSError as e:
+            raise InputError(f"{path}: cannot read PII key file: {e.strerror or e}") from None
+        if len(data) < 16:
+            raise InputError(f"{path}: PII key file holds {len(data)} bytes; use at least 16 random bytes")
+        return PiiKey(data, f"key file {path}")
+    if demo_key:
+        return PiiKey(DEMO_KEY, "public demo key")
+    return None
+
+
+def missing_key_message(key_env: str, key_file: Optional[str], why: str) -> str:
+    where = f"set the environment variable {key_env}" + (f" or create {key_file}" if key_file else
+                                                        " or name a key_file in the policy")
+    return f"the pii stage needs a secret key ({why}): {where} (for example: export {key_env}=$(openssl rand -hex 32))"

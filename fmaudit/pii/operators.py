@@ -1,0 +1,165 @@
+"""Rewriting the PII found in a document with presidio-anonymizer operators.
+
+Built-in presidio operators do replace (typed tags), mask, salted hash and AES encryption; the
+pseudonymizer is a presidio custom operator that draws Faker surrogates, seeded so the same value gets
+the same surrogate within a document (and, with a key, across the corpus).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from fmaudit.pii.keys import PiiKey
+from fmaudit.pii.settings import OperatorSpec, PiiSettings
+
+ENCRYPTED = re.compile(r"<ENC:([A-Z][A-Z0-9_]*):([A-Za-z0-9+/=]+)>")
+
+
+@dataclass(frozen=True)
+class Span:
+    """One finding kept for rewriting, in the original text's coordinates."""
+
+    start: int
+    end: int
+    entity_type: str
+    score: float
+
+
+def resolve_spans(results) -> list[Span]:
+    """Non-overlapping findings: higher score first, then longer, then earlier; returned in text order."""
+    ranked = sorted(results, key=lambda r: (-r.score, -(r.end - r.start), r.start))
+    taken: list[Span] = []
+    for r in ranked:
+        if all(r.end <= s.start or r.start >= s.end for s in taken):
+            taken.append(Span(r.start, r.end, r.entity_type, r.score))
+    return sorted(taken, key=lambda s: s.start)
+
+
+def _faker_surrogate(fake, entity_type: str, value: str) -> Optional[str]:
+    """A realistic stand-in of the same kind (and roughly the same shape) as ``value``; None if none fits."""
+    one_word = len(value.split()) == 1
+    makers: dict[str, Callable[[], str]] = {
+        "PERSON": lambda: fake.first_name() if one_word else f"{fake.first_name()} {fake.last_name()}",
+        "EMAIL_ADDRESS": fake.email,
+        "PHONE_NUMBER": fake.phone_number,
+        "CREDIT_CARD": fake.credit_card_number,
+        "IBAN_CODE": fake.iban,
+        "IP_ADDRESS": lambda: fake.ipv6() if ":" in value else fake.ipv4_public(),
+        "US_SSN": fake.ssn,
+        "ADDRESS": lambda: fake.address() if "\n" in value else fake.address().replace("\n", ", "),
+        "LOCATION": fake.city,
+        "DATE_TIME": fake.date,
+        "URL": fake.url,
+        "ORGANIZATION": fake.company,
+        "US_PASSPORT": fake.passport_number,
+        "US_BANK_NUMBER": lambda: fake.numerify("#" * max(8, min(17, sum(c.isdigit() for c in value)))),
+        "US_DRIVER_LICENSE": lambda: fake.bothify("?#######").upper(),
+    }
+    make = makers.get(entity_type)
+    return make() if make else None
+
+
+class Pseudonymizer:
+    """Faker surrogates, consistent within one document (and across the corpus when a key is given).
+
+    With a key, the seed is an HMAC of the value, so the same person gets the same surrogate everywhere
+    and nobody without the key can tell which value a surrogate stands for. Without a key, the seed is
+    the document id and the value's rank of appearance, so the surrogate says nothing about the value.
+    """
+
+    def __init__(self, key: Optional[PiiKey], locale: str = "en_US"):
+        from faker import Faker
+
+        self.fake = Faker(locale)
+        self.seed_key = key.pseudonym_seed if key else None
+
+    def for_document(self, doc_id: str) -> Callable[[str, str], str]:
+        memo: dict[tuple[str, str], str] = {}
+
+        def surrogate(entity_type: str, value: str) -> str:
+            norm = (entity_type, " ".join(value.split()).casefold())
+            if norm not in memo:
+                memo[norm] = self._draw(doc_id, entity_type, value, len(memo))
+            return memo[norm]
+
+        return surrogate
+
+    def _draw(self, doc_id: str, entity_type: str, value: str, rank: int) -> str:
+        if self.seed_key is not None:
+            material = hmac.new(self.seed_key, f"{entity_type}\0{' '.join(value.split()).casefold()}".encode(),
+                                hashlib.sha256).digest()
+        else:
+            material = hashlib.sha256(f"{doc_id}\0{entity_type}\0{rank}".encode()).digest()
+        seed = int.from_bytes(material[:8], "big")
+        for attempt in range(5):
+            self.fake.seed_instance(seed + attempt)
+            out = _faker_surrogate(self.fake, entity_type, value)
+            if out is None:
+                return f"<{entity_type}>"
+            if out.casefold() != value.casefold():
+                return out
+        return f"<{entity_type}>"
+
+
+class Rewriter:
+    """Applies each entity type's operator to a document's findings through presidio's AnonymizerEngine."""
+
+    def __init__(self, settings: PiiSettings, key: Optional[PiiKey]):
+        from presidio_anonymizer import AnonymizerEngine
+
+        self.settings = settings
+        self.key = key
+        self.engine = AnonymizerEngine()
+        self.pseudonymizer = Pseudonymizer(key)
+
+    def _config(self, entity_type: str, spec: OperatorSpec, surrogate):
+        from presidio_anonymizer.entities import OperatorConfig
+        from presidio_anonymizer.operators import Encrypt, Hash
+
+        op = spec.operator
+        if op == "replace":
+            return OperatorConfig("replace", {"new_value": f"<{entity_type}>"})
+        if op == "keep":
+            return OperatorConfig("keep")
+        if op == "mask":
+            keep = spec.keep_last
+            return OperatorConfig("custom", {"lambda": lambda v: spec.masking_char * max(len(v) - keep, 0)
+                                             + (v[len(v) - keep:] if keep else "")})
+        if op == "hash":
+            salt = self.key.hash_salt
+            return OperatorConfig("custom", {"lambda": lambda v: f"<{entity_type}:"
+                                             f"{Hash().operate(v, {'salt': salt})[:16]}>"})
+        if op == "encrypt":
+            aes = self.key.aes_key
+            return OperatorConfig("custom", {"lambda": lambda v: f"<ENC:{entity_type}:"
+                                             f"{Encrypt().operate(v, {'key': aes})}>"})
+        return OperatorConfig("custom", {"lambda": lambda v: surrogate(entity_type, v)})
+
+    def rewrite(self, doc_id: str, text: str, spans: list[Span]) -> str:
+        """``text`` with every span rewritten by its entity type's operator."""
+        if not spans:
+            return text
+        from presidio_analyzer import RecognizerResult
+
+        surrogate = self.pseudonymizer.for_document(doc_id)
+        types = {s.entity_type for s in spans}
+        operators = {t: self._config(t, self.settings.operator_for(t), surrogate) for t in types}
+        results = [RecognizerResult(s.entity_type, s.start, s.end, s.score) for s in spans]
+        return self.engine.anonymize(text, results, operators, merge_entities_with_spaces=False).text
+
+
+def decrypt_text(text: str, key: PiiKey) -> tuple[str, int]:
+    """``text`` with every ``<ENC:TYPE:...>`` token decrypted; also the number of tokens decrypted."""
+    from presidio_anonymizer.operators import Decrypt
+
+    count = [0]
+
+    def one(match: re.Match) -> str:
+        count[0] += 1
+        return Decrypt().operate(match.group(2), {"key": key.aes_key})
+
+    return ENCRYPTED.sub(one, text), count[0]

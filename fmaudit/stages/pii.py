@@ -1,0 +1,100 @@
+"""``pii``: finds personal data with presidio and rewrites it with presidio-anonymizer.
+
+Runs first in the policies, so documents dropped by later stages are already anonymized. Per
+document it analyzes the text (batched, see :mod:`fmaudit.pii.analyze`), keeps non-overlapping
+findings, rewrites each with its entity type's operator (:mod:`fmaudit.pii.operators`), records keyed
+hashes of the values in the ledger side output ``pii_ledger/``, and optionally drops documents whose
+PII density is above ``max_density``. Its report ``pii.json`` gives counts per entity type and
+operator, the PII density histogram and plot, and, with a ground-truth file, recall and precision.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from fmaudit.corpus import Document
+from fmaudit.errors import InputError
+from fmaudit.pii.settings import PiiSettings
+from fmaudit.stages import register
+from fmaudit.stages.base import ReportContext, Resources, Stage, StageReport, StageResult
+from fmaudit.stats import StageStats
+
+DENSITY_HIST = ("pii_density", 0.0, 0.5, 25)  # fraction of characters inside PII spans
+
+
+@register
+class PiiStage(Stage):
+    name = "pii"
+    Settings = PiiSettings
+    resources = Resources(cpus=1.0, memory_gb=1.0)
+    description = "Finds PII with presidio and replaces, masks, hashes, encrypts or pseudonymizes it."
+
+    def setup(self) -> None:
+        from fmaudit.pii.analyze import BatchAnalyzer
+        from fmaudit.pii.keys import load_key, missing_key_message
+        from fmaudit.pii.operators import Rewriter
+
+        s = self.settings
+        self.key = load_key(s.key_env, s.key_file, s.demo_key)
+        if self.key is None and s.needs_key():
+            raise InputError(missing_key_message(s.key_env, s.key_file, "hash or encrypt operators"))
+        if self.key is None and s.ledger == "on":
+            raise InputError(missing_key_message(s.key_env, s.key_file, "ledger: on"))
+        self.write_ledger = self.key is not None and s.ledger != "off"
+        self.analyzer = BatchAnalyzer(s)
+        self.rewriter = Rewriter(s, self.key)
+
+    def process(self, docs: list[Document], stats: StageStats) -> StageResult:
+        from fmaudit.pii.ledger import ledger_rows
+        from fmaudit.pii.operators import resolve_spans
+
+        if not hasattr(self, "analyzer"):
+            self.setup()
+        result = StageResult(kept=[], side={"ledger": []} if self.write_ledger else {})
+        if not self.write_ledger:
+            stats.add("ledger_skipped_docs", len(docs))
+        for doc, found in zip(docs, self.analyzer.analyze(d.text for d in docs)):
+            spans = resolve_spans(found)
+            new_doc = self._rewrite(doc, spans, stats)
+            if self.write_ledger and spans:
+                result.side["ledger"].extend(ledger_rows(self.key, doc.id, doc.text, spans, self._operator_name))
+            reason = self._drop_reason(doc, spans, stats)
+            if reason:
+                result.dropped.append((new_doc, reason))
+            else:
+                result.kept.append(new_doc)
+        return result
+
+    def _operator_name(self, entity_type: str) -> str:
+        return self.settings.operator_for(entity_type).operator
+
+    def _rewrite(self, doc: Document, spans, stats: StageStats) -> Document:
+        stats.add("chars", len(doc.text))
+        if not spans:
+            return doc
+        text = self.rewriter.rewrite(doc.id, doc.text, spans)
+        counts: dict[str, int] = {}
+        for s in spans:
+            counts[s.entity_type] = counts.get(s.entity_type, 0) + 1
+            stats.add(f"found:{s.entity_type}")
+            stats.add(f"operator:{s.entity_type}:{self._operator_name(s.entity_type)}")
+        for t in counts:
+            stats.add(f"docs_with:{t}")
+        stats.add("docs_touched")
+        stats.add("pii_chars", sum(s.end - s.start for s in spans))
+        stats.sample("anonymized", id=doc.id, text=text[:300])
+        return Document(doc.id, text, {**doc.meta, "pii": counts})
+
+    def _drop_reason(self, doc: Document, spans, stats: StageStats) -> Optional[str]:
+        density = sum(s.end - s.start for s in spans) / max(len(doc.text), 1)
+        name, lo, hi, bins = DENSITY_HIST
+        stats.hist(name, density, lo, hi, bins)
+        limit = self.settings.max_density
+        if limit is not None and density > limit:
+            return "pii_density"
+        return None
+
+    def report(self, stats: StageStats, ctx: ReportContext) -> StageReport:
+        from fmaudit.pii.report import build_report
+
+        return build_report(self.settings, stats, ctx)
