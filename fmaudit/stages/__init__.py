@@ -19,6 +19,7 @@ BUILTIN = {
     "noop": "fmaudit.stages.noop",
     "min_length": "fmaudit.stages.min_length",
     "cda": "fmaudit.stages.cda",
+    "pii": "fmaudit.stages.pii",
 }
 
 _REGISTRY: dict[str, type[Stage]] = {}
