@@ -1,8 +1,10 @@
-"""Errors that map to fmaudit's exit codes: 0 pass, 1 a policy check failed, 2 usage or input error."""
+"""Errors that map to fmaudit's exit codes: 0 pass, 1 a policy check failed, 2 usage or input error
+(3: an internal error, i.e. a bug, kept apart from a failed check)."""
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERNAL = 3
 
 
 class FmauditError(Exception):

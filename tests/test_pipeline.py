@@ -47,7 +47,7 @@ def test_reports_follow_schema_and_load_as_dataframes(tmp_path, mixed_corpus):
     out = tmp_path / "out"
     run_filter(load_policy(_policy(tmp_path)), [mixed_corpus], out, workers=1, progress=False)
     for p in (out / "reports").glob("*.json"):
-        if p.name != "summary.json":
+        if p.name not in ("summary.json", "manifest.json"):
             validate_report(json.loads(p.read_text()))
     summary = json.loads((out / "reports" / "summary.json").read_text())
     assert summary["passed"] and summary["exit_code"] == 0
@@ -58,6 +58,9 @@ def test_reports_follow_schema_and_load_as_dataframes(tmp_path, mixed_corpus):
     row = frames.counts.set_index("stage").loc["min_length"]
     assert (row["in"], row["kept"], row["dropped"]) == (13, 12, 1)
     assert "drop_fraction" in set(frames.metrics["name"])
+    manifest = json.loads((out / "reports" / "manifest.json").read_text())
+    assert {f["path"].split("/")[0] for f in manifest["files"]} == {"data", "dropped", "quarantine"}
+    assert all(len(f["sha256"]) == 64 for f in manifest["files"])
     html = (out / "reports" / "summary.html").read_text()
     assert "accounting_identity" in html and "All error-level checks passed" in html
 

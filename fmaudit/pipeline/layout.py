@@ -20,7 +20,7 @@ import os
 import shutil
 from pathlib import Path
 
-from fmaudit.corpus import write_jsonl
+from fmaudit.corpus import sha256_file, write_jsonl
 from fmaudit.reports.envelope import write_json_atomic
 
 
@@ -82,3 +82,17 @@ class JobLayout:
 
     def load_shard_stats(self, index: int) -> dict:
         return json.loads(self.shard_stats(index).read_text(encoding="utf-8"))
+
+
+def write_manifest(layout: JobLayout) -> dict:
+    """``reports/manifest.json``: every output file of the job with its size and sha256, so a trained
+    checkpoint can be traced to the exact data it was trained on."""
+    files = []
+    for folder in sorted(p for p in layout.out.iterdir() if p.is_dir() and p.name not in (".fmaudit", "reports")):
+        for f in sorted(folder.rglob("*")):
+            if f.is_file():
+                files.append({"path": f.relative_to(layout.out).as_posix(), "bytes": f.stat().st_size,
+                              "sha256": sha256_file(f)})
+    manifest = {"files": files}
+    write_json_atomic(layout.reports / "manifest.json", manifest)
+    return manifest

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from fmaudit.corpus import expand_inputs, read_corpus, sha256_file
 from fmaudit.errors import UsageError
 from fmaudit.pipeline.engines import make_engine
-from fmaudit.pipeline.layout import JobLayout
+from fmaudit.pipeline.layout import JobLayout, write_manifest
 from fmaudit.pipeline.worker import PIPELINE, ProcessorSpec, ShardTask
 from fmaudit.policy import Policy, StageSpec
 from fmaudit.reports.render import render_html
@@ -58,6 +58,8 @@ def run_filter(
     """Run the policy's data stages (or only ``stages``) over ``inputs`` into ``out``."""
     started, t0 = now_iso(), time.perf_counter()
     specs = policy.select(stages)
+    for s in specs:
+        get_stage(s.name)(s.settings).preflight()
     files = expand_inputs(inputs)
     input_info = [{"path": str(p), "sha256": sha256_file(p), "bytes": p.stat().st_size} for p in files]
     layout = JobLayout(out)
@@ -105,6 +107,7 @@ def run_filter(
     counts = _write_pipeline_report(merged, policy, specs, input_info, run_id, started, wall,
                                     {"shards": n_shards[0], "shards_resumed": resumed[0], "workers": workers,
                                      "engine": engine}, layout.reports)
+    write_manifest(layout)
     summary = write_summary(layout.reports, run_id)
     render_html(layout.reports)
     layout.complete_marker.write_text(run_id)

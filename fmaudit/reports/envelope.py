@@ -22,6 +22,7 @@ from fmaudit.reports.environment import environment
 SCHEMA_VERSION = "1.0"
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
 SUMMARY = "summary.json"
+MANIFEST = "manifest.json"
 
 
 @lru_cache(maxsize=1)
@@ -104,7 +105,7 @@ def read_reports(reports_dir: str | os.PathLike) -> list[dict]:
     """Every report envelope in a folder (not the summary), sorted by stage name."""
     out = []
     for p in sorted(Path(reports_dir).glob("*.json")):
-        if p.name == SUMMARY:
+        if p.name in (SUMMARY, MANIFEST):
             continue
         data = json.loads(p.read_text(encoding="utf-8"))
         if isinstance(data, dict) and data.get("schema_version") and "stage" in data:

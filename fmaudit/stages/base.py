@@ -111,6 +111,10 @@ class Stage(ABC):
     def __init__(self, settings: Optional[StageSettings] = None):
         self.settings = settings if settings is not None else self.Settings()
 
+    def preflight(self) -> None:
+        """Cheap checks run once in the driver before any document is read (files exist, keys are set).
+        Raise :class:`fmaudit.errors.InputError` naming the problem and the ways out; no work happens then."""
+
     def setup(self) -> None:
         """Load models and other heavy state; called once per worker before the first batch."""
 
