@@ -15,9 +15,10 @@ import sys
 from typing import Optional, Sequence
 
 from fmaudit import __version__
-from fmaudit.errors import EXIT_USAGE, FmauditError
+from fmaudit.errors import EXIT_INTERNAL, FmauditError
 
 COMMAND_MODULES = [
+    "fmaudit.cli.core",
     "fmaudit.cli.data",
     "fmaudit.cli.cda",
 ]
