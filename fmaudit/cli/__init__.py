@@ -18,7 +18,6 @@ from fmaudit import __version__
 from fmaudit.errors import EXIT_INTERNAL, FmauditError
 
 COMMAND_MODULES = [
-    "fmaudit.cli.core",
     "fmaudit.cli.data",
     "fmaudit.cli.cda",
 ]
@@ -50,3 +49,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception:  # a bug, not a failed check: keep it apart from exit 1
+        logging.getLogger("fmaudit").exception("internal error (please report it with the traceback)")
+        return EXIT_INTERNAL
