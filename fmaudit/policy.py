@@ -21,6 +21,7 @@ from typing import Any, Literal, Optional
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from fmaudit.core.config import TrainSettings
 from fmaudit.errors import PolicyError
 from fmaudit.stages import available_stages, get_stage
 from fmaudit.stages.base import StageSettings
@@ -55,6 +56,7 @@ class PolicyModel(Strict):
     description: str = ""
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     stages: list[StageEntry] = Field(default_factory=list, description="Data stages, in the order they run.")
+    train: Optional[TrainSettings] = Field(None, description="Pre-training settings (`fmaudit train`).")
 
 
 @dataclass

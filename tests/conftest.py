@@ -75,3 +75,25 @@ def read_tree(root: Path, folders=("data", "dropped", "held", "quarantine")) -> 
             if p.is_file():
                 out[p.relative_to(root).as_posix()] = p.read_bytes()
     return out
+
+
+@pytest.fixture(scope="session")
+def lm_job(tmp_path_factory) -> dict:
+    """Inputs of the model-building tests: a filter-job-like folder (``data/`` and ``reports/``) of 200 short
+    documents drawn from a 24-word vocabulary, and a 320-token byte-level BPE tokenizer trained on it."""
+    import random
+
+    from fmaudit.core.tokenizer import train_tokenizer
+    from fmaudit.corpus import write_jsonl
+
+    root = tmp_path_factory.mktemp("lm_job")
+    words = ("the cat dog sat ran on under a mat park tree river house near with ball red blue big small "
+             "old new quick slow").split()
+    rng = random.Random(0)
+    docs = [{"id": f"doc-{i}", "text": " ".join(rng.choice(words) for _ in range(rng.randint(20, 60))) + "."}
+            for i in range(200)]
+    write_jsonl(root / "job" / "data" / "00000.jsonl", docs)
+    (root / "job" / "reports").mkdir()
+    (root / "job" / "reports" / "min_length.json").write_text('{"stage": "min_length"}\n')
+    train_tokenizer(root / "job" / "data", 320, root / "tok")
+    return {"job": root / "job", "tokenizer": root / "tok", "docs": docs}

@@ -18,6 +18,7 @@ from fmaudit import __version__
 from fmaudit.errors import EXIT_INTERNAL, FmauditError
 
 COMMAND_MODULES = [
+    "fmaudit.cli.core",
     "fmaudit.cli.data",
     "fmaudit.cli.cda",
 ]

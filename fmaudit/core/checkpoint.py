@@ -1,0 +1,143 @@
+"""Checkpoints: safe loading of any local transformers causal-LM folder, and fmaudit's training checkpoints.
+
+Loading is safe by default: safetensors weights only (pickle files run code when loaded) and no custom
+code from the folder (``trust_remote_code``). Each needs an explicit flag. A folder that is not a causal-LM
+checkpoint, lacks a tokenizer or holds corrupt weights raises :class:`~fmaudit.errors.InputError`.
+
+A training checkpoint is ``save_pretrained`` output (config, safetensors, tokenizer) plus
+``trainer_state.pt``: optimizer, scheduler, data position and RNG state, written last.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Optional
+
+from fmaudit.core.tokenizer import load_tokenizer
+from fmaudit.errors import InputError
+
+SAFETENSORS = ("model.safetensors", "model.safetensors.index.json")
+PICKLES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+TRAINER_STATE = "trainer_state.pt"
+
+
+def check_checkpoint(path: str | os.PathLike, trust_remote_code: bool = False, allow_pickle: bool = False):
+    """Validate a checkpoint folder without loading its weights; returns its config."""
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    path = Path(path)
+    if not path.is_dir():
+        raise InputError(f"{path}: no such checkpoint folder")
+    if not (path / "config.json").is_file():
+        raise InputError(f"{path}: not a transformers checkpoint (no config.json)")
+    try:
+        raw = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}/config.json: not valid JSON: {e}") from None
+    if raw.get("auto_map") and not trust_remote_code:
+        raise InputError(f"{path}: the model needs custom code from the folder (config auto_map); "
+                         "refused unless --trust-remote-code is given")
+    try:
+        config = AutoConfig.from_pretrained(str(path), trust_remote_code=trust_remote_code, local_files_only=True)
+    except Exception as e:
+        raise InputError(f"{path}/config.json: cannot be read as a transformers config: {e}") from None
+    if config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and not (trust_remote_code and raw.get("auto_map")):
+        raise InputError(f"{path}: model type {config.model_type!r} is not a causal language model")
+    weights = _safetensors_files(path)
+    if not weights:
+        pickles = [f for f in PICKLES if (path / f).exists()]
+        if not pickles:
+            raise InputError(f"{path}: no weights (expected model.safetensors)")
+        if not allow_pickle:
+            raise InputError(f"{path}: weights only in pickle format ({pickles[0]}), which can run code when "
+                             "loaded; refused unless --allow-pickle is given (or convert them to safetensors)")
+    for f in weights:
+        _check_safetensors(f)
+    return config
+
+
+def _safetensors_files(path: Path) -> list[Path]:
+    if (path / SAFETENSORS[0]).exists():
+        return [path / SAFETENSORS[0]]
+    index = path / SAFETENSORS[1]
+    if index.exists():
+        try:
+            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        except (json.JSONDecodeError, KeyError, AttributeError) as e:
+            raise InputError(f"{index}: corrupt safetensors index: {e}") from None
+        missing = [s for s in shards if not (path / s).exists()]
+        if missing:
+            raise InputError(f"{path}: safetensors shard {missing[0]} named in the index is missing")
+        return [path / s for s in shards]
+    return []
+
+
+def _check_safetensors(file: Path) -> None:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(file), framework="pt") as f:
+            list(f.keys())
+    except (SafetensorError, OSError) as e:
+        raise InputError(f"{file}: corrupt safetensors file: {e}") from None
+
+
+def load_checkpoint(path: str | os.PathLike, *, trust_remote_code: bool = False, allow_pickle: bool = False,
+                    device: Any = None, dtype: Any = None):
+    """``(model, tokenizer)`` of a local causal-LM folder, loaded safely (see the module docstring)."""
+    from transformers import AutoModelForCausalLM
+
+    path = Path(path)
+    check_checkpoint(path, trust_remote_code, allow_pickle)
+    tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
+    try:
+        model, info = AutoModelForCausalLM.from_pretrained(
+            str(path), trust_remote_code=trust_remote_code, local_files_only=True, output_loading_info=True,
+            use_safetensors=None if allow_pickle else True, dtype=dtype)
+    except Exception as e:
+        raise InputError(f"{path}: cannot load the model: {e}") from None
+    if info.get("missing_keys"):
+        missing = sorted(info["missing_keys"])
+        raise InputError(f"{path}: the weights lack {len(missing)} tensors the config needs (e.g. {missing[0]})")
+    model.eval()
+    return (model.to(device) if device is not None else model), tokenizer
+
+
+def save_training_checkpoint(path: Path, model, tokenizer, state: dict, model_state: Optional[dict] = None) -> None:
+    """Write ``path`` atomically: model (safetensors) and tokenizer, then ``trainer_state.pt``."""
+    import torch
+
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp), safe_serialization=True, state_dict=model_state)
+    tokenizer.save_pretrained(str(tmp))
+    torch.save(state, tmp / TRAINER_STATE)
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(tmp, path)
+
+
+def latest_checkpoint(folder: Path) -> Optional[Path]:
+    """The newest complete ``step-N`` checkpoint in ``folder``, or None."""
+    done = [p for p in folder.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp")
+            and (p / TRAINER_STATE).exists()]
+    return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
+
+
+def load_trainer_state(path: Path) -> dict:
+    import torch
+
+    try:
+        return torch.load(path / TRAINER_STATE, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise InputError(f"{path / TRAINER_STATE}: cannot resume from this checkpoint: {e}") from None
+
+
+def prune_checkpoints(folder: Path, keep: int) -> None:
+    steps = sorted((p for p in folder.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp")),
+                   key=lambda p: int(p.name.split("-")[1]))
+    for old in steps[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
