@@ -18,6 +18,34 @@ RANKS = frozenset({"king", "queen", "prince", "princess", "duke", "duchess", "em
                    "baroness", "lord", "lady", "sir", "dame", "madam", "uncle", "aunt", "saint", "st"})
 
 
+# Closed-class words: after one of these, "her"/"his" is a pronoun on its own ("gave her the book", "his is
+# better"), never a determiner, so the word itself decides without a parse.
+FUNCTION_WORDS = frozenset("""
+about above across after against along among around as at before behind below beneath beside between beyond by
+despite down during except for from in inside into like near of off on onto out outside over past since than through
+throughout till to toward towards under until up upon via with within without and or but nor so yet because although
+though while whereas if unless whether that a an the this these those every each some any no another i me you he him
+she it we us they them myself yourself himself herself itself ourselves themselves am is are was were be been being
+do does did have has had will would shall should can could may might must not who whom whose which what when where
+why how now then too also again here there already alone either instead anyway today yesterday tomorrow
+""".split())
+
+
+def lexical_pronoun_target(word: str, next_word: str | None) -> str | None:
+    """her/his decided from the next word alone, where it is clear; None when it takes a parse.
+
+    ``next_word`` is the following word, "" at punctuation or the end of the text, None after a digit or such.
+    """
+    if next_word is None:
+        return None
+    alone = next_word == "" or next_word.lower() in FUNCTION_WORDS
+    if word == "her":
+        return "him" if alone else None
+    if word == "his":
+        return "hers" if alone else "her"
+    return None
+
+
 def _neighbour(token, step: int):
     i = token.i + step
     return token.doc[i] if 0 <= i < len(token.doc) else None

@@ -10,7 +10,7 @@ scan. Further axes (religion, nationality, ...) come from pair files and are swa
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -21,11 +21,12 @@ from fmaudit.cda.wordlists import PairList, Term, apply_case
 GENDER = "gender"
 GENDER_SIDES = ("male", "female")
 WORD = re.compile(r"[^\W\d_]+")
-# Sentence ends (not after common abbreviations), and blank or single line breaks.
+# Sentence ends (not after common abbreviations) and paragraph breaks; a single line break may be a hard wrap.
 SENTENCE_END = re.compile(
     r"(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bDr)(?<!\bSt)(?<!\bJr)(?<!\bSr)(?<!\bvs)(?<!\bProf)"
-    r"[.!?]+[\"'\u201d\u2019)\]]*\s+|\n\s*")
-MAX_SEGMENT = 800  # characters parsed around a candidate at most (for texts without sentence ends)
+    r"[.!?]+[\"'\u201d\u2019)\]]*\s+|\n[ \t]*\n\s*")
+MAX_SEGMENT = 800  # characters parsed around a candidate at most
+WINDOW_WORDS = 10  # words of context parsed on each side of a candidate (within its sentence)
 NEEDS_GRAMMAR = frozenset({"her", "his"})
 
 
@@ -95,6 +96,7 @@ class _Candidate:
     term: Term
     name: bool = False
     grammar: bool = False
+    preset: Optional[str] = None  # target already decided from the words around it
 
 
 class Swapper:
@@ -136,7 +138,7 @@ class Swapper:
         out: list[_Candidate] = []
         if self.gender or self.names:
             for m in WORD.finditer(text):
-                cand = self._gender_candidate(m.group(), m.start(), m.end())
+                cand = self._gender_candidate(text, m.group(), m.start(), m.end())
                 if cand is not None and not (protected and protected.covers(cand.start, cand.end)):
                     out.append(cand)
         for axis, pattern in self._patterns:
@@ -148,13 +150,15 @@ class Swapper:
             out = _without_overlaps(out)
         return out
 
-    def _gender_candidate(self, word: str, start: int, end: int) -> Optional[_Candidate]:
+    def _gender_candidate(self, text: str, word: str, start: int, end: int) -> Optional[_Candidate]:
         if self.gender is not None:
             term = self.gender.lookup(word)
             if term is not None:
                 lower = word.lower()
-                needs = lower in NEEDS_GRAMMAR or (term.kind in ("noun", "royal") and
-                                                   (word[0].isupper() or lower in grammar.VERB_LIKE))
+                if lower in NEEDS_GRAMMAR:
+                    preset = grammar.lexical_pronoun_target(lower, _next_word(text, end))
+                    return _Candidate(start, end, GENDER, term, grammar=preset is None, preset=preset)
+                needs = term.kind in ("noun", "royal") and (word[0].isupper() or lower in grammar.VERB_LIKE)
                 return _Candidate(start, end, GENDER, term, grammar=needs)
         if self.names is not None and word[0].isupper():
             term = self.names.lookup(word.title() if word.isupper() else word)
@@ -165,18 +169,20 @@ class Swapper:
     # -- parsing only what needs grammar ------------------------------------------------------------------
     def _parse(self, texts: list[str], found: list[list[_Candidate]]) -> list[dict[int, object]]:
         """For each text, the spaCy token at the start offset of each candidate that needs grammar."""
-        segments: list[tuple[int, int, int]] = []  # (text index, start, end)
+        windows: list[tuple[int, int, list[int]]] = []  # (text index, start, candidate starts)
+        pieces: list[str] = []
         for i, (text, cands) in enumerate(zip(texts, found)):
             starts = [c.start for c in cands if c.grammar]
-            if starts:
-                segments.extend((i, s, e) for s, e in _segments(text, starts))
+            for s, e, inside in (_windows(text, starts) if starts else ()):
+                windows.append((i, s, inside))
+                pieces.append(text[s:e])
         tokens: list[dict[int, object]] = [{} for _ in texts]
-        if not segments:
-            return tokens
-        docs = self.nlp.pipe((texts[i][s:e] for i, s, e in segments), batch_size=self.batch_size)
-        for (i, s, _), doc in zip(segments, docs):
-            for tok in doc:
-                tokens[i].setdefault(s + tok.idx, tok)
+        for (i, s, inside), doc in zip(windows, self.nlp.pipe(pieces, batch_size=self.batch_size)):
+            offsets = doc.to_array("IDX").tolist()
+            for pos in inside:
+                k = bisect_left(offsets, pos - s)
+                if k < len(offsets) and offsets[k] == pos - s:
+                    tokens[i][pos] = doc[k]
         return tokens
 
     # -- deciding and writing -----------------------------------------------------------------------------
@@ -203,6 +209,8 @@ class Swapper:
         """The counterpart of a candidate (lower case, or as listed for names), or None to leave it alone."""
         if c.grammar and token is not None and token.text.rstrip(".").lower() != source.lower():
             token = None  # spaCy split the word differently; fall back to the word-list rule
+        if c.preset is not None:
+            return c.preset
         if c.name:
             return c.term.target if grammar.first_name_swappable(token) else None
         if c.term.kind == "pronoun":
@@ -222,28 +230,58 @@ def _without_overlaps(cands: list[_Candidate]) -> list[_Candidate]:
     return taken
 
 
-def _segments(text: str, starts: list[int]) -> list[tuple[int, int]]:
-    """The sentences (at most MAX_SEGMENT characters around the offset) holding each offset, deduplicated."""
+def _next_word(text: str, end: int) -> Optional[str]:
+    """The word after ``end`` (skipping spaces); "" at punctuation or the end; None before a digit or symbol."""
+    i, newlines = end, 0
+    while i < len(text) and text[i].isspace():
+        newlines += text[i] == "\n"
+        i += 1
+    if i == len(text) or newlines > 1:  # the end, or a blank line (paragraph break)
+        return ""
+    m = WORD.match(text, i)
+    if m:
+        return m.group()
+    return "" if text[i] in ".,;:!?)]}\"\u201d" else None
+
+
+def _windows(text: str, starts: list[int]) -> list[tuple[int, int, list[int]]]:
+    """Spans to parse: WINDOW_WORDS words on each side of each offset, inside its sentence, overlapping ones
+    merged; each with the offsets it serves. The tagger looks a few tokens around a word, and the rules only
+    ask for a token's tag, dependency label and neighbours, so a window decides as well as the whole text."""
     bounds = [0] + [m.end() for m in SENTENCE_END.finditer(text)] + [len(text)]
-    out: list[tuple[int, int]] = []
+    out: list[tuple[int, int, list[int]]] = []
     for pos in starts:
         i = bisect_right(bounds, pos) - 1
-        s, e = bounds[i], bounds[min(i + 1, len(bounds) - 1)]
-        if e - s > MAX_SEGMENT:
-            s, e = _clip(text, s, e, pos)
-        if not out or out[-1] != (s, e):
-            out.append((s, e))
+        lo, hi = bounds[i], bounds[min(i + 1, len(bounds) - 1)]
+        s, e = _words_back(text, pos, lo), _words_forward(text, pos, hi)
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(e, out[-1][1]), out[-1][2] + [pos])
+        else:
+            out.append((s, e, [pos]))
     return out
 
 
-def _clip(text: str, s: int, e: int, pos: int) -> tuple[int, int]:
-    """A window of about MAX_SEGMENT characters around ``pos`` inside [s, e), cut at whitespace."""
-    half = MAX_SEGMENT // 2
-    lo, hi = max(s, pos - half), min(e, pos + half)
-    if lo > s:
-        space = text.find(" ", lo, pos)
-        lo = space + 1 if space != -1 else lo
-    if hi < e:
-        space = text.rfind(" ", pos, hi)
-        hi = space if space != -1 else hi
-    return lo, hi
+def _words_back(text: str, pos: int, lo: int) -> int:
+    """Start of the WINDOW_WORDS-th word before ``pos`` (not before ``lo``, nor more than MAX_SEGMENT/2 back)."""
+    if pos - lo > MAX_SEGMENT // 2:  # a very long sentence: start at a word boundary inside the limit
+        k = text.find(" ", pos - MAX_SEGMENT // 2, pos)
+        lo = k + 1 if k >= 0 else pos
+    j = pos
+    for _ in range(WINDOW_WORDS):
+        k = text.rfind(" ", lo, j - 1)
+        if k < 0:
+            return lo
+        j = k + 1
+    return j
+
+
+def _words_forward(text: str, pos: int, hi: int) -> int:
+    """End of the WINDOW_WORDS-th word after the one at ``pos`` (not after ``hi``, nor MAX_SEGMENT/2 ahead)."""
+    hi = min(hi, pos + MAX_SEGMENT // 2)
+    j = pos
+    for _ in range(WINDOW_WORDS + 1):
+        k = text.find(" ", j + 1, hi)
+        if k < 0:
+            return hi
+        j = k
+    return j
