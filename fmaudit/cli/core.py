@@ -20,7 +20,7 @@ def register(sub) -> None:
     t.set_defaults(func=cmd_tokenizer_train)
 
     p = sub.add_parser("model-size", help="parameters, FLOPs per token, memory and compute-optimal tokens")
-    p.add_argument("--preset", help="size preset (see `fmaudit policy schema`); default llama-3m")
+    p.add_argument("--preset", help="size preset (see `fmaudit policy schema`); default llama-mini")
     p.add_argument("--policy", help="use the model of this policy's train: section")
     p.add_argument("--config", help="a transformers config.json, or a checkpoint folder holding one")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
@@ -95,7 +95,7 @@ def cmd_model_size(args) -> int:
             seq_len = seq_len or policy.model.train.seq_len
         else:
             try:
-                model = ModelSettings(preset=args.preset or "llama-3m", overrides=overrides)
+                model = ModelSettings(preset=args.preset or "llama-mini", overrides=overrides)
             except ValueError as e:
                 raise UsageError(str(e.errors()[0]["msg"]) if hasattr(e, "errors") else str(e)) from None
         seq_len = seq_len or 2048

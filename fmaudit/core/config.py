@@ -3,7 +3,7 @@
 This module imports no torch: policy validation loads it.
 
     train:
-      model: {preset: llama-3m, overrides: {num_hidden_layers: 6}}
+      model: {preset: llama-mini, overrides: {num_hidden_layers: 6}}
       seq_len: 128
       micro_batch: 16
       grad_accum: 1
@@ -17,21 +17,22 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-# Llama-style presets: the transformers LlamaConfig fields that set the size. Parameter counts in the names
-# are approximate and include the embeddings at a 32k vocabulary (the tiny ones at a few-thousand vocabulary).
+# Llama-style presets: the transformers LlamaConfig fields that set the size. The counts in the names include
+# untied embeddings at a 32k vocabulary; llama-tiny (~0.4M parameters at a 2k vocabulary, for tests) and
+# llama-mini (~1.3M at a 2k vocabulary, trains in minutes on two CPU cores) are for small tokenizers.
 LLAMA_PRESETS: dict[str, dict[str, Any]] = {
     "llama-tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
                        intermediate_size=176),
-    "llama-3m": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4,
-                     intermediate_size=352),
+    "llama-mini": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4,
+                       intermediate_size=352),
     "llama-20m": dict(hidden_size=256, num_hidden_layers=6, num_attention_heads=8, num_key_value_heads=8,
                       intermediate_size=704),
     "llama-60m": dict(hidden_size=512, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=8,
                       intermediate_size=1376),
     "llama-160m": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, num_key_value_heads=12,
-                       intermediate_size=2048),
+                       intermediate_size=3072),
     "llama-410m": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, num_key_value_heads=16,
-                       intermediate_size=2816),
+                       intermediate_size=3328),
     "llama-1b": dict(hidden_size=2048, num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8,
                      intermediate_size=8192),
     "llama-3b": dict(hidden_size=3072, num_hidden_layers=28, num_attention_heads=24, num_key_value_heads=8,
@@ -55,7 +56,7 @@ class Strict(BaseModel):
 class ModelSettings(Strict):
     """Which model to build: a size preset plus any transformers config field overridden."""
 
-    preset: str = Field("llama-3m", description=f"Size preset; one of: {', '.join(PRESETS)}.")
+    preset: str = Field("llama-mini", description=f"Size preset; one of: {', '.join(PRESETS)}.")
     overrides: dict[str, Any] = Field(default_factory=dict,
                                       description="transformers config fields set on top of the preset "
                                                   "(e.g. num_hidden_layers, rope_theta, tie_word_embeddings).")
