@@ -45,8 +45,12 @@ def check_checkpoint(path: str | os.PathLike, trust_remote_code: bool = False, a
         config = AutoConfig.from_pretrained(str(path), trust_remote_code=trust_remote_code, local_files_only=True)
     except Exception as e:
         raise InputError(f"{path}/config.json: cannot be read as a transformers config: {e}") from None
-    if config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and not (trust_remote_code and raw.get("auto_map")):
-        raise InputError(f"{path}: model type {config.model_type!r} is not a causal language model")
+    if not (trust_remote_code and raw.get("auto_map")):
+        causal = {n for v in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values() for n in ((v,) if isinstance(v, str) else v)}
+        saved_as = raw.get("architectures") or []
+        if config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or (saved_as and not causal & set(saved_as)):
+            what = ", ".join(saved_as) or config.model_type
+            raise InputError(f"{path}: not a causal language model (saved as {what})")
     weights = _safetensors_files(path)
     if not weights:
         pickles = [f for f in PICKLES if (path / f).exists()]
