@@ -20,6 +20,12 @@ TRICKY = [
     ("That is hers, not his.", "That is his, not hers."),
     ("Her father said the house was his, not hers.", "His mother said the house was hers, not his."),
     ("She gave her husband the map, and he thanked her.", "He gave his wife the map, and she thanked him."),
+    ("He made her happy.", "She made him happy."),
+    ("I saw her running shoes by the door.", "I saw his running shoes by the door."),
+    ("His and hers towels hung in the bathroom.", "Hers and his towels hung in the bathroom."),
+    ("Her father said the house was his, and everyone in the old village knew it well.",
+     "His mother said the house was hers, and everyone in the old village knew it well."),
+    ("She met\nher mother at the station.", "He met\nhis father at the station."),
     # capitals and plurals
     ("HE SAID SHE WAS HIS WIFE.", "SHE SAID HE WAS HER HUSBAND."),
     ("Ladies and gentlemen, the actress thanked her husband.", "Gentlemen and ladies, the actor thanked his wife."),
@@ -34,6 +40,9 @@ TRICKY = [
     # proper nouns that look like gendered words, and ranks used as titles
     ("Mr. Prince said he would come.", "Mrs. Prince said she would come."),
     ("Rachel Prince thanked her father.", "Jeffrey Prince thanked his mother."),
+    ("Queen Elizabeth met Prince Charles and the Duke of York.",
+     "King Matthew met Princess Julie and the Duchess of York."),
+    ("Ms. Johnson told Mr. Lee that her son would call him.", "Mr. Johnson told Mrs. Lee that his daughter would call her."),
     ("The king and queen greeted the prince.", "The queen and king greeted the princess."),
     # a gendered noun used as a verb
     ("The men man the station.", "The women man the station."),

@@ -26,7 +26,7 @@ SENTENCE_END = re.compile(
     r"(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bDr)(?<!\bSt)(?<!\bJr)(?<!\bSr)(?<!\bvs)(?<!\bProf)"
     r"[.!?]+[\"'\u201d\u2019)\]]*\s+|\n[ \t]*\n\s*")
 MAX_SEGMENT = 800  # characters parsed around a candidate at most
-WINDOW_WORDS = 10  # words of context parsed on each side of a candidate (within its sentence)
+WINDOW_WORDS = 6  # words of context parsed on each side of a candidate (within its sentence)
 NEEDS_GRAMMAR = frozenset({"her", "his"})
 
 
@@ -268,7 +268,7 @@ def _words_back(text: str, pos: int, lo: int) -> int:
         lo = k + 1 if k >= 0 else pos
     j = pos
     for _ in range(WINDOW_WORDS):
-        k = text.rfind(" ", lo, j - 1)
+        k = text.rfind(" ", lo, j - 1) if j - 1 > lo else -1
         if k < 0:
             return lo
         j = k + 1
