@@ -20,6 +20,7 @@ BUILTIN = {
     "min_length": "fmaudit.stages.min_length",
     "cda": "fmaudit.stages.cda",
     "pii": "fmaudit.stages.pii",
+    "toxicity": "fmaudit.stages.toxicity",
 }
 
 _REGISTRY: dict[str, type[Stage]] = {}

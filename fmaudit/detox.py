@@ -1,0 +1,219 @@
+"""The Detoxify scorer: safe checkpoint loading, and fast scoring of texts of any length.
+
+A detoxify checkpoint is a ``torch.save``-d dict ``{"config": {"arch": {"args": {"model_type",
+"model_name", "tokenizer_name", "num_classes"}}, "dataset": {"args": {"classes": [...]}}}, "state_dict"}``
+(read from detoxify's ``load_checkpoint``). It is read with ``torch.load(weights_only=True)``; one that
+needs full unpickling is refused unless the policy says ``trusted: true``. Weights are never downloaded:
+without a local checkpoint, torch's hub cache must already hold the release file.
+
+Scoring is Detoxify's (sigmoid of the classifier's logits) made fast without changing the model: texts
+are tokenized once, cut into windows of the model's maximum length (a long text's score is the maximum
+over its windows: nothing is truncated), windows are sorted by length and batched up to a token budget,
+and the forward passes run under ``torch.inference_mode`` with the configured threads (and, when asked,
+int8 dynamic quantization). A text of at most one window gets exactly Detoxify's input.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import warnings
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from fmaudit.errors import InputError
+from fmaudit.feedback import DetoxifySettings, Scorer
+
+# detoxify's standard names for the Jigsaw labels (its load_checkpoint renames them the same way)
+LABEL_NAMES = {"toxic": "toxicity", "identity_hate": "identity_attack", "severe_toxic": "severe_toxicity"}
+RELEASE_URLS = {
+    "original": "v0.1-alpha/toxic_original-c1212f89.ckpt",
+    "unbiased": "v0.3-alpha/toxic_debiased-c7548aa0.ckpt",
+    "multilingual": "v0.4-alpha/multilingual_debiased-0b549669.ckpt",
+    "original-small": "v0.1.2/original-albert-0e1d6498.ckpt",
+    "unbiased-small": "v0.1.2/unbiased-albert-c8519128.ckpt",
+}
+DOWNLOAD_URL = "https://github.com/unitaryai/detoxify/releases/download/"
+log = logging.getLogger(__name__)
+
+
+def hub_cache_path(model_type: str) -> Path:
+    """Where ``torch.hub`` keeps the release checkpoint of ``model_type`` once downloaded."""
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(RELEASE_URLS[model_type]).name
+
+
+def resolve_checkpoint(settings: DetoxifySettings) -> Path:
+    """The checkpoint file to read, or InputError naming the ways out (nothing is ever downloaded)."""
+    if settings.checkpoint is not None:
+        return settings.checkpoint
+    cached = hub_cache_path(settings.model_type)
+    if cached.is_file():
+        return cached
+    raise InputError(
+        f"detoxify model {settings.model_type!r}: its weights are not available offline (no `checkpoint` in the "
+        f"policy, and torch's hub cache has no {cached}). fmaudit never downloads them. Ways out: (1) download "
+        f"{DOWNLOAD_URL}{RELEASE_URLS[settings.model_type]} on a connected machine and set the toxicity stage's "
+        f"`scorer.checkpoint: FILE` and `scorer.huggingface_config_path: DIR` (the config and tokenizer files of its "
+        f"transformers model); (2) copy that file to {cached}; (3) use the offline scorer: `scorer: {{name: "
+        f"profanity-check}}`.")
+
+
+def load_checkpoint(path: Path, trusted: bool = False) -> dict:
+    """Read a detoxify-format checkpoint without running code from it (unless ``trusted``)."""
+    import torch
+
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if not trusted:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise InputError(
+                f"{path}: refused: this checkpoint cannot be read as plain weights (torch.load weights_only=True "
+                f"failed: {first[:300]}). Loading it would unpickle arbitrary objects, which can run code. Re-save it "
+                f"as a dict of config and tensors, or set `trusted: true` in the scorer settings if you trust its "
+                f"origin.") from None
+        loaded = torch.load(path, map_location="cpu", weights_only=False)
+    except (OSError, RuntimeError, EOFError) as e:
+        raise InputError(f"{path}: cannot read checkpoint: {e}") from None
+    if not isinstance(loaded, dict) or "config" not in loaded or "state_dict" not in loaded:
+        raise InputError(f"{path}: not a detoxify checkpoint (expected a dict with 'config' and 'state_dict')")
+    try:
+        args = loaded["config"]["arch"]["args"]
+        classes = loaded["config"]["dataset"]["args"]["classes"]
+        _ = args["model_name"], args["tokenizer_name"], args["model_type"]
+    except (KeyError, TypeError) as e:
+        raise InputError(f"{path}: detoxify checkpoint config lacks {e} (config.arch.args.model_name/"
+                         f"tokenizer_name/model_type and config.dataset.args.classes are needed)") from None
+    return loaded
+
+
+def build_model(loaded: dict, settings: DetoxifySettings, source: Path):
+    """The classifier and tokenizer of a checkpoint, from local files only; returns (model, tokenizer, labels)."""
+    import transformers
+
+    args = loaded["config"]["arch"]["args"]
+    classes = [LABEL_NAMES.get(c, c) for c in loaded["config"]["dataset"]["args"]["classes"]]
+    model_class = getattr(transformers, str(args["model_name"]), None)
+    tok_class = getattr(transformers, str(args["tokenizer_name"]), None)
+    if model_class is None or not str(args["model_name"]).endswith("ForSequenceClassification"):
+        raise InputError(f"{source}: model_name {args['model_name']!r} is not a transformers sequence classifier")
+    if tok_class is None or "Tokenizer" not in str(args["tokenizer_name"]):
+        raise InputError(f"{source}: tokenizer_name {args['tokenizer_name']!r} is not a transformers tokenizer")
+    where = str(settings.huggingface_config_path or args["model_type"])
+    try:
+        config = model_class.config_class.from_pretrained(where, num_labels=len(classes), local_files_only=True)
+        tokenizer = tok_class.from_pretrained(where, local_files_only=True)
+    except (OSError, ValueError) as e:
+        raise InputError(
+            f"{source}: the config and tokenizer of {args['model_type']!r} are not available offline ({e}). Set "
+            f"`scorer.huggingface_config_path: DIR` to a folder holding them (config.json and tokenizer files)."
+        ) from None
+    transformers.utils.logging.disable_progress_bar()
+    model = model_class.from_pretrained(None, config=config, state_dict=loaded["state_dict"])
+    return model.eval(), tokenizer, tuple(classes)
+
+
+class DetoxifyScorer(Scorer):
+    name = "detoxify"
+
+    def __init__(self, settings: DetoxifySettings):
+        import torch
+
+        self.settings = settings
+        self.checkpoint = resolve_checkpoint(settings)
+        if settings.threads:
+            torch.set_num_threads(settings.threads)
+        model, self.tokenizer, self.labels = build_model(load_checkpoint(self.checkpoint, settings.trusted),
+                                                         settings, self.checkpoint)
+        if settings.quantize:
+            model = quantize_int8(model)
+        self.model = model.to(settings.device)
+        self.max_len = model_max_length(self.tokenizer, model.config)
+        self.prefix, self.suffix = special_tokens(self.tokenizer)
+        self.counts: dict[str, int] = {}
+
+    def describe(self) -> dict:
+        return {"name": self.name, "labels": list(self.labels), "model_type": self.settings.model_type,
+                "checkpoint": str(self.checkpoint), "quantize": self.settings.quantize,
+                "max_length": self.max_len, "window_overlap": self.settings.window_overlap}
+
+    def windows(self, texts: Sequence[str]) -> list[tuple[int, list[int]]]:
+        """``(text index, input ids with special tokens)`` for every window of every text."""
+        body = self.max_len - len(self.prefix) - len(self.suffix)
+        step = max(1, body - self.settings.window_overlap)
+        ids = self.tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+        out = []
+        for i, toks in enumerate(ids):
+            starts = range(0, max(1, len(toks) - self.settings.window_overlap), step) if len(toks) > body else [0]
+            for s in starts:
+                out.append((i, self.prefix + toks[s:s + body] + self.suffix))
+        return out
+
+    def score(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
+        scores = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        if not texts:
+            return scores
+        wins = self.windows(texts)
+        per_text = np.bincount([w[0] for w in wins], minlength=len(texts))
+        self.counts["windows"] = self.counts.get("windows", 0) + len(wins)
+        self.counts["multi_window_texts"] = self.counts.get("multi_window_texts", 0) + int((per_text > 1).sum())
+        order = sorted(range(len(wins)), key=lambda k: len(wins[k][1]))
+        with torch.inference_mode():
+            for batch in token_budget_batches(order, [len(w[1]) for w in wins], self.settings.batch_tokens,
+                                              self.settings.max_batch):
+                enc = self.tokenizer.pad({"input_ids": [wins[k][1] for k in batch]}, return_tensors="pt")
+                logits = self.model(**{k: v.to(self.settings.device) for k, v in enc.items()})[0]
+                probs = torch.sigmoid(logits.float()).cpu().numpy()
+                for row, k in zip(probs, batch):
+                    i = wins[k][0]
+                    np.maximum(scores[i], row, out=scores[i])
+        return scores
+
+
+def token_budget_batches(order: list[int], lengths: list[int], budget: int, max_batch: int) -> list[list[int]]:
+    """Cut ``order`` (sorted by length) into batches whose padded size (count x longest) fits ``budget``."""
+    batches, cur = [], []
+    for k in order:
+        if cur and (len(cur) + 1) * lengths[k] > budget or len(cur) >= max_batch:
+            batches.append(cur)
+            cur = []
+        cur.append(k)
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+def special_tokens(tokenizer) -> tuple[list[int], list[int]]:
+    """The ids the tokenizer puts before and after a single text (e.g. [CLS] and [SEP])."""
+    probe = "hello world"
+    bare = tokenizer(probe, add_special_tokens=False)["input_ids"]
+    full = tokenizer(probe, add_special_tokens=True)["input_ids"]
+    for k in range(len(full) - len(bare) + 1):
+        if full[k:k + len(bare)] == bare:
+            return full[:k], full[k + len(bare):]
+    raise InputError(f"cannot tell the special tokens of tokenizer {type(tokenizer).__name__}")
+
+
+def model_max_length(tokenizer, config) -> int:
+    """The longest input the model takes: the tokenizer's limit, else the model's position embeddings."""
+    limit = getattr(tokenizer, "model_max_length", None)
+    positions = getattr(config, "max_position_embeddings", None) or 512
+    if not limit or limit > 1_000_000:
+        limit = positions
+    return int(min(limit, positions))
+
+
+def quantize_int8(model):
+    """int8 dynamic quantization of the Linear layers (CPU)."""
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
