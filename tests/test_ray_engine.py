@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -77,6 +78,9 @@ def _report_essentials(out: Path) -> dict:
         report = json.loads(path.read_text())
         if path.name == "summary.json":
             essentials[path.name] = [(c["report"], c["name"], c["value"], c["passed"]) for c in report["checks"]]
+            continue
+        if "counts" not in report:  # not a stage report: the output manifest (paths, sizes, sha256)
+            essentials[path.name] = report
             continue
         details = report.get("details", {})
         essentials[path.name] = {"counts": report["counts"], "checks": report["checks"],
@@ -154,6 +158,49 @@ def _live_session_members(sid: int) -> list[int]:
         if fields[0] != "Z" and int(fields[3]) == sid:
             pids.append(int(stat.parent.name))
     return pids
+
+
+def test_actor_killed_mid_job_is_restarted_and_its_shards_retried(ray_instance, tmp_path):
+    corpus = _corpus(tmp_path, 200)
+    setups = tmp_path / "setups"
+    stages = [{"stage": "test_ray_hold", "setup_log": str(setups)}, {"stage": "noop", "sleep_s": 0.1}]
+    policy = load_policy(write_policy(tmp_path / "p.yaml", stages, shard_size=10, samples=0))
+    out = tmp_path / "out"
+
+    def kill_one_actor():
+        deadline = time.time() + 60
+        while time.time() < deadline and len(list((out / ".fmaudit" / "done").glob("*"))) < 3:
+            time.sleep(0.05)
+        os.kill(int(setups.read_text().split()[0]), signal.SIGKILL)  # an actor's pid, logged by its setup()
+
+    killer = threading.Thread(target=kill_one_actor)
+    killer.start()
+    run_filter(policy, [corpus], out, workers=2, engine="ray", progress=False)
+    killer.join()
+    reference = tmp_path / "reference"
+    fast = write_policy(tmp_path / "fast.yaml", [{**stages[0], "setup_log": str(tmp_path / "ref-setups")}],
+                        shard_size=10, samples=0)
+    run_filter(load_policy(fast), [corpus], reference, workers=1, progress=False)
+    folders = ("data", "held", "quarantine", "test_ray_hold_ledger")
+    assert read_tree(out, folders) == read_tree(reference, folders)
+    assert len(setups.read_text().split()) == 3  # two actors, one of them restarted once
+
+
+def test_stage_error_stops_the_job_with_its_own_type(ray_instance, tmp_path):
+    policy = load_policy(write_policy(tmp_path / "p.yaml", [{"stage": "test_ray_fail"}], shard_size=10))
+    with pytest.raises(ValueError, match="doc-15 is not welcome"):
+        run_filter(policy, [_corpus(tmp_path, 40)], tmp_path / "out", workers=2, engine="ray", progress=False)
+    assert not (tmp_path / "out" / ".fmaudit" / "done" / "00001").exists()
+
+
+@register
+class FailOnDoc15(Stage):
+    name = "test_ray_fail"
+
+    def process(self, docs, stats):
+        if any(d.id == "doc-15" for d in docs):
+            raise ValueError("doc-15 is not welcome")
+        return StageResult(kept=docs)
 
 
 def test_actor_resources_follow_the_stages():
