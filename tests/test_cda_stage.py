@@ -126,3 +126,13 @@ def test_shipped_policies_run_cda_last():
     root = Path(__file__).resolve().parents[1] / "policies"
     for name in ("default.yaml", "demo.yaml"):
         assert load_policy(root / name).stages[-1].name == "cda"
+
+
+def test_twins_from_an_earlier_run_are_not_twinned_again(augment):
+    first = augment.process(_docs(1), StageStats())
+    stats = StageStats()
+    again = augment.process(first.kept + first.added, stats)
+    assert [d.id for d in again.kept] == ["d0", "d0#cda"] and not again.added
+    assert again.kept[0].meta["cda"]["twin"] == "d0#cda"
+    assert stats.counters["already_done"] == 2
+    assert stats.counters["after:gender:0"] == stats.counters["after:gender:1"]

@@ -11,7 +11,7 @@ PROTECTED = re.compile(
     r"|~~~.*?(?:~~~|\Z)"
     r"|`[^`\n]+`"                              # inline code
     r"|<(code|pre|script|style)\b.*?(?:</\1>|\Z)"  # HTML code
-    r"|<[A-Z][A-Z_]*>"                         # typed tags the PII stage writes: <PERSON>, <EMAIL_ADDRESS>
+    r"|<[A-Z][A-Z0-9_]*>"                      # typed tags the PII stage writes: <PERSON>, <EMAIL_ADDRESS>
     r"|\b(?:[a-z][a-z0-9+.-]*://|www\.)[^\s<>\"']+"  # URLs with a scheme or www.
     r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"           # e-mail addresses
     r"|(?<![\w@])@\w+"                         # @handles
@@ -19,7 +19,7 @@ PROTECTED = re.compile(
     re.DOTALL | re.IGNORECASE,
 )
 # The PII tags are upper case; IGNORECASE above must not widen them to every <tag>, so check case on the match.
-_TAG = re.compile(r"<[A-Z][A-Z_]*>")
+_TAG = re.compile(r"<[A-Z][A-Z0-9_]*>")
 
 
 class ProtectedSpans:

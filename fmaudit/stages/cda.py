@@ -61,9 +61,10 @@ class AxisSettings(BaseModel):
 
 class CdaSettings(StageSettings):
     mode: Literal["augment", "substitute"] = Field(
-        "augment", description="augment: keep each document and add its counterfactual (id '<id>#cda', "
-                               "meta.counterfactual_of); substitute: replace eligible documents by their "
-                               "counterfactual with probability `probability`.")
+        "augment", description="augment: keep each document (meta.cda.twin names its twin) and add its "
+                               "counterfactual (id '<id>#cda', meta.counterfactual_of); substitute: replace eligible "
+                               "documents by their counterfactual with probability `probability`. Documents an "
+                               "earlier run marked (meta.cda or meta.counterfactual_of) are counted, not redone.")
     probability: float = Field(0.5, ge=0, le=1,
                                description="substitute mode: chance that an eligible document is swapped.")
     seed: int = Field(0, ge=0, description="Seed of the substitute draw; each document's draw depends only on the "
@@ -140,9 +141,9 @@ class Cda(Stage):
         result = StageResult(kept=[])
         for doc, cf in zip(docs, self.swapper.counterfactuals([d.text for d in docs])):
             after = cf.before
-            if cf.candidates >= self.settings.min_terms:
-                stats.add("eligible")
-            if cf.changed and len(cf.swaps) >= self.settings.min_terms:
+            done = "cda" in doc.meta or "counterfactual_of" in doc.meta  # by an earlier run: counted, not redone
+            stats.add("already_done" if done else "eligible", int(done or cf.candidates >= self.settings.min_terms))
+            if not done and cf.changed and len(cf.swaps) >= self.settings.min_terms:
                 after = self._emit(doc, cf, stats, result)
             else:
                 result.kept.append(doc)
@@ -159,9 +160,10 @@ class Cda(Stage):
         stats.sample("counterfactual", id=doc.id, before=_window(cf.original, cf), after=_window(cf.text, cf))
         info = {"swaps": len(cf.swaps), "axes": sorted({s.axis for s in cf.swaps})}
         if self.settings.mode == "augment":
-            result.kept.append(doc)
+            twin_id = f"{doc.id}#cda"
+            result.kept.append(Document(doc.id, doc.text, {**doc.meta, "cda": {"mode": "augment", "twin": twin_id}}))
             meta = {**doc.meta, "counterfactual_of": doc.id, "cda": {"mode": "augment", **info}}
-            result.added.append(Document(f"{doc.id}#cda", cf.text, meta))
+            result.added.append(Document(twin_id, cf.text, meta))
             cf_after = cf.after()
             return {axis: [a + b for a, b in zip(cf.before[axis], cf_after[axis])] for axis in cf.before}
         if substitute_draw(self.settings.seed, doc.id) < self.settings.probability:
@@ -216,6 +218,7 @@ def _side_counts(stats: StageStats, when: str, axis: str, sides: tuple[str, str]
 
 
 def _window(text: str, cf: Counterfactual) -> str:
-    """About SAMPLE_CHARS characters from shortly before the first swap (same start in original and twin)."""
-    start = max(0, cf.swaps[0].start - 80)
+    """About SAMPLE_CHARS characters from shortly before the first word swap (same start in original and twin)."""
+    first = next((s for s in cf.swaps if not s.name), cf.swaps[0])  # names are masked by the anonymizer anyway
+    start = max(0, first.start - 80)
     return text[start:start + SAMPLE_CHARS]
