@@ -134,6 +134,9 @@ class Cda(Stage):
     def setup(self) -> None:
         self.swapper = swapper_from_settings(self.settings)
         self.swapper.nlp  # load spaCy once per worker, not on the first batch
+        from fmaudit.reports.anonymize import scrub
+
+        scrub("warm-up")  # and the samples' anonymizer, so batch timings measure the swaps
 
     def process(self, docs: list[Document], stats: StageStats) -> StageResult:
         if not hasattr(self, "swapper"):
@@ -157,7 +160,8 @@ class Cda(Stage):
         stats.add("swaps", len(cf.swaps))
         for s in cf.swaps:
             stats.add("swap:" + s.pair)
-        stats.sample("counterfactual", id=doc.id, before=_window(cf.original, cf), after=_window(cf.text, cf))
+        if any(not s.name for s in cf.swaps):  # a sample that shows only names would show only <PERSON> tags
+            stats.sample("counterfactual", id=doc.id, before=_window(cf.original, cf), after=_window(cf.text, cf))
         info = {"swaps": len(cf.swaps), "axes": sorted({s.axis for s in cf.swaps})}
         if self.settings.mode == "augment":
             twin_id = f"{doc.id}#cda"
@@ -219,6 +223,5 @@ def _side_counts(stats: StageStats, when: str, axis: str, sides: tuple[str, str]
 
 def _window(text: str, cf: Counterfactual) -> str:
     """About SAMPLE_CHARS characters from shortly before the first word swap (same start in original and twin)."""
-    first = next((s for s in cf.swaps if not s.name), cf.swaps[0])  # names are masked by the anonymizer anyway
-    start = max(0, first.start - 80)
+    start = max(0, next(s for s in cf.swaps if not s.name).start - 80)
     return text[start:start + SAMPLE_CHARS]
