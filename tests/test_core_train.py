@@ -132,23 +132,34 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_ddp_two_processes_equal_one(lm_job, tmp_path):
-    settings = tiny(global_batch=8, max_steps=4, eval_interval=2, checkpoint_interval=100)
-    single = train(settings, lm_job["job"], lm_job["tokenizer"], tmp_path / "one", progress=False)
-    assert single.completed
-    policy = tmp_path / "ddp.yaml"
-    policy.write_text(yaml.safe_dump({"version": 1, "name": "ddp", "train": settings.model_dump()}))
+DIST = dict(global_batch=8, max_steps=4, eval_interval=2, checkpoint_interval=100)
+
+
+@pytest.fixture(scope="module")
+def single_process_run(lm_job, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("single") / "run"
+    assert train(tiny(**DIST), lm_job["job"], lm_job["tokenizer"], out, progress=False).completed
+    return out
+
+
+@pytest.mark.parametrize("mode", ["ddp", "fsdp"])
+def test_two_processes_equal_one(mode, single_process_run, lm_job, tmp_path):
+    """torchrun, 2 CPU processes, gloo: each takes half of every global batch of 8 sequences. FSDP also stops
+    after step 3 and resumes from its (gathered, full) checkpoint."""
+    policy = tmp_path / f"{mode}.yaml"
+    policy.write_text(yaml.safe_dump({"version": 1, "name": mode, "train": tiny(**DIST, distributed=mode).model_dump()}))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
            "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), "-m", "fmaudit", "train",
            "--policy", str(policy), "--data", str(lm_job["job"]), "--tokenizer", str(lm_job["tokenizer"]),
            "--out", str(tmp_path / "two"), "--no-progress"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    for extra in (["--stop-after", "3"] if mode == "fsdp" else []), []:
+        proc = subprocess.run(cmd + extra, env=env, capture_output=True, text=True, timeout=240)
+        assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / "two" / "reports" / "train.json").read_text())
-    assert report["metrics"]["processes"] == 2 and report["metrics"]["tokens_seen"] == single.tokens_seen
+    assert report["metrics"]["processes"] == 2 and report["details"]["hardware"]["distributed"] == mode
     for split in ("train", "val"):
-        a, b = metrics(tmp_path / "one", split), metrics(tmp_path / "two", split)
+        a, b = metrics(single_process_run, split), metrics(tmp_path / "two", split)
         assert [s for s, _ in a] == [s for s, _ in b] and len(a) >= 3
         # Same sequences per step; only the order of floating-point sums differs.
         np.testing.assert_allclose([x for _, x in b], [x for _, x in a], rtol=0, atol=1e-4)

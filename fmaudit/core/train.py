@@ -123,22 +123,22 @@ def _train(s: TrainSettings, policy, data_dir: Path, tokenizer_dir: Path, run: P
                           tokenizer.eos_token_id, tokenizer.pad_token_id)
     model = build_model(config, s.seed, d.device)
     n_params = sum(p.numel() for p in model.parameters())
+    ckpt_dir = run / "checkpoints"
+    last = ckpt.latest_checkpoint(ckpt_dir)
+    saved = _load_weights(last, model, s) if last is not None else None
+    wrapped = _wrap(model, s, d)  # FSDP replaces the parameters: the optimizer is made after wrapping
     optimizer = _optimizer(model, s, d.device)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, LRSchedule(s.warmup_steps, total_steps, s.min_lr_ratio, s.schedule))
     autocast, scaler = _precision(s.precision, d.device)
-
     state = {"step": 0, "samples": 0, "pending": [], "initial_val_loss": None, "timed": [0, 0.0]}
-    ckpt_dir = run / "checkpoints"
-    last = ckpt.latest_checkpoint(ckpt_dir)
-    if last is not None:
-        state = _resume(last, model, optimizer, scheduler, s)
+    if saved is not None:
+        state = _resume(saved, model, optimizer, scheduler, s, d)
     elif d.main:
         (run / "metrics.jsonl").unlink(missing_ok=True)
     if d.main:
         _truncate_metrics(run / "metrics.jsonl", state["step"])
     d.barrier()
-    wrapped = _wrap(model, s, d)
 
     order = SampleOrder(len(train_set), s.seed)
     global_batch = s.micro_batch * accum * d.world
@@ -298,7 +298,8 @@ def _save(path: Path, model, wrapped, optimizer, scheduler, tokenizer, state: di
     d.barrier()
 
 
-def _resume(path: Path, model, optimizer, scheduler, s: TrainSettings) -> dict:
+def _load_weights(path: Path, model, s: TrainSettings) -> dict:
+    """Load a checkpoint's weights into the (unwrapped) model; returns its trainer state."""
     from safetensors.torch import load_file
 
     saved = ckpt.load_trainer_state(path)
@@ -307,7 +308,17 @@ def _resume(path: Path, model, optimizer, scheduler, s: TrainSettings) -> dict:
                          "policy, or train into a new --out")
     weights = load_file(str(path / "model.safetensors"), device=str(next(model.parameters()).device))
     model.load_state_dict(weights, strict=False)  # tied weights are saved once
-    optimizer.load_state_dict(saved["optimizer"])
+    return saved
+
+
+def _resume(saved: dict, model, optimizer, scheduler, s: TrainSettings, d: Dist) -> dict:
+    """Restore optimizer, scheduler and RNG; returns the loop state (step, data position, pending losses)."""
+    if d.active and s.distributed == "fsdp":
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+        set_optimizer_state_dict(model, optimizer, saved["optimizer"], options=StateDictOptions(full_state_dict=True))
+    else:
+        optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
     torch.set_rng_state(saved["rng_cpu"])
     if "rng_cuda" in saved and torch.cuda.is_available():
