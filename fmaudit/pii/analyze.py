@@ -1,61 +1,68 @@
 """Batched presidio analysis that runs only the spaCy work a finding can use.
 
 Per-document ``AnalyzerEngine.analyze`` runs the whole spaCy pipeline (tagger, parser, lemmatizer,
-NER) on every text. Presidio uses just two things from it: NER entities (for PERSON and other NER
-types) and lemmas (only to look for context words around a pattern match). So here:
+NER) on every text. Presidio uses just two things from it: NER entities (PERSON and other NER types)
+and lemmas (only to look for context words around a pattern match). So here:
 
-* texts go through ``nlp.pipe`` in batches with only ``ner`` enabled (it has its own tok2vec in the
-  en_core_web_* models), or with no component at all when no requested type comes from NER;
-* lemmas are computed lazily, per text, only when the context enhancer asks for them, which it does
-  only for a pattern match of a recognizer with context words;
-* long texts are analyzed in overlapping chunks (see :mod:`fmaudit.pii.chunks`).
+* texts are tokenized, and only spaCy's ``ner`` (which has its own tok2vec in the en_core_web_*
+  models) runs, batched through ``pipe``, and only when an entity type asked for comes from NER;
+* lemmas are computed lazily, for the few tokens presidio's context enhancer looks at
+  (:mod:`fmaudit.pii.lemmas`);
+* pattern recognizers that need digits (or an "@") are not run on texts that have too few;
+* NER and tagger matrix products use numpy's BLAS instead of thinc's bundled BLIS (``fast_gemm``);
+* long texts are analyzed in overlapping chunks (:mod:`fmaudit.pii.chunks`).
 
-The findings are those of ``AnalyzerEngine.analyze`` on the same text: the benchmark
-``benchmarks/pii_throughput.py`` measures the share of documents with identical spans.
+``benchmarks/pii_throughput.py`` measures the speed-up over per-document presidio and the share of
+documents whose findings are identical.
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+import re
+from typing import Iterable
 
 from fmaudit.pii.chunks import plan_chunks
+from fmaudit.pii.lemmas import KeywordTest, WindowLemmas, prefetch
 from fmaudit.pii.recognizers import build_recognizers
 from fmaudit.pii.settings import PiiSettings
 
 LEMMA_COMPONENTS = ("tok2vec", "tagger", "attribute_ruler", "lemmatizer")
+# Entity types whose recognizers cannot match a text with fewer digits than this: in total ("digits"),
+# or in one run of digits separated by at most three of " ().-/+" ("run").
+MIN_DIGITS = {"PHONE_NUMBER": ("run", 5), "CREDIT_CARD": ("run", 12), "US_SSN": ("run", 9),
+              "IBAN_CODE": ("digits", 2), "US_BANK_NUMBER": ("digits", 8), "US_PASSPORT": ("digits", 8),
+              "UK_NHS": ("digits", 10), "IP_ADDRESS": ("digits", 2)}
+DIGIT_RUN = re.compile(r"\d(?:[\s().\-/+]{0,3}\d)*")
 
 
 def _lazy_artifacts_class():
     from presidio_analyzer.nlp_engine import NlpArtifacts
 
-    class LazyLemmaArtifacts(NlpArtifacts):
-        """NlpArtifacts whose lemmas (and keywords) are computed on first use."""
+    class LazyArtifacts(NlpArtifacts):
+        """NlpArtifacts whose lemmas and keywords are computed only where presidio reads them."""
 
-        def __init__(self, doc, nlp_engine, language: str, lemmatize):
-            entities = nlp_engine._get_entities(doc)
+        def __init__(self, doc, nlp_engine, language: str, lemma_pipes):
             scores = nlp_engine._get_scores_for_entities(doc)
-            self.entities, self.scores = nlp_engine._get_updated_entities(entities, scores)
+            self.entities, self.scores = nlp_engine._get_updated_entities(nlp_engine._get_entities(doc), scores)
             self.tokens = doc
             self.tokens_indices = [t.idx for t in doc]
             self.nlp_engine = nlp_engine
             self.language = language
-            self._lemmatize = lemmatize
-            self._lemmas: Optional[list[str]] = None
-            self._keywords: Optional[list[str]] = None
+            self.lemmas = WindowLemmas(doc, lemma_pipes)
+            self.keywords = KeywordTest(nlp_engine, language)
 
-        @property
-        def lemmas(self) -> list[str]:
-            if self._lemmas is None:
-                self._lemmas = [t.lemma_ for t in self._lemmatize(self.tokens)]
-            return self._lemmas
+    return LazyArtifacts
 
-        @property
-        def keywords(self) -> list[str]:
-            if self._keywords is None:
-                self._keywords = self.set_keywords(self.nlp_engine, self.lemmas, self.language)
-            return self._keywords
 
-    return LazyLemmaArtifacts
+def _use_numpy_gemm(component) -> None:
+    """Make a spaCy component's thinc layers multiply with numpy (OpenBLAS) rather than BLIS."""
+    from thinc.api import NumpyOps
+
+    ops = NumpyOps(use_blis=False)
+    model = getattr(component, "model", None)
+    if model is not None:
+        for node in model.walk():
+            node.ops = ops
 
 
 class BatchAnalyzer:
@@ -65,55 +72,89 @@ class BatchAnalyzer:
         from fmaudit.nlp import presidio_analyzer
 
         self.settings = settings
+        self.language = settings.language
         self.engine = presidio_analyzer(settings.spacy_model, settings.language)
         for recognizer in build_recognizers(settings.recognizers, settings.language):
             self.engine.registry.add_recognizer(recognizer)
         self.entities = settings.all_entities()
         self._check_entities()
         self.nlp = self.engine.nlp_engine.nlp[settings.language]
-        ner_types = set(self.engine.nlp_engine.get_supported_entities())
-        uses_ner = bool(ner_types & set(self.entities)) and "ner" in self.nlp.pipe_names
-        self.pipe_disable = [p for p in self.nlp.pipe_names if not (uses_ner and p == "ner")]
+        ner = self.nlp.get_pipe("ner") if "ner" in self.nlp.pipe_names else None
+        mapping = self.engine.nlp_engine.ner_model_configuration.model_to_presidio_entity_mapping
+        ner_types = {mapping.get(label, label) for label in (ner.labels if ner else ())} & set(self.entities)
+        self.ner = ner if ner_types else None
         self.lemma_pipes = [self.nlp.get_pipe(p) for p in LEMMA_COMPONENTS if p in self.nlp.pipe_names]
+        if settings.fast_gemm:
+            for component in ([self.ner] if self.ner else []) + self.lemma_pipes:
+                _use_numpy_gemm(component)
         self._artifacts = _lazy_artifacts_class()
 
     def _check_entities(self) -> None:
         from fmaudit.errors import PolicyError
 
-        known = set(self.engine.get_supported_entities(self.settings.language))
+        known = set(self.engine.get_supported_entities(self.language))
         unknown = [e for e in self.entities if e not in known]
         if unknown:
             raise PolicyError(f"pii.entities: no recognizer finds {', '.join(unknown)} "
                               f"(known: {', '.join(sorted(known))}; add a custom recognizer)")
 
-    def _lemmatize(self, doc):
-        for pipe in self.lemma_pipes:
-            doc = pipe(doc)
-        return doc
+    def entities_for(self, text: str) -> list[str]:
+        """The requested entity types a recognizer could find in ``text`` (cheap character tests)."""
+        digits = sum(map(str.isdigit, text))
+        run = max((sum(map(str.isdigit, m.group())) for m in DIGIT_RUN.finditer(text)), default=0) if digits else 0
+        have = {"digits": digits, "run": run}
+        out = []
+        for e in self.entities:
+            need = MIN_DIGITS.get(e)
+            if need and have[need[0]] < need[1] and not (e == "IP_ADDRESS" and ":" in text):
+                continue
+            if e == "EMAIL_ADDRESS" and "@" not in text:
+                continue
+            out.append(e)
+        return out
 
-    def analyze_one(self, text: str, doc):
-        """Presidio's findings on ``text`` whose NER-only spaCy ``doc`` is given."""
-        artifacts = self._artifacts(doc, self.engine.nlp_engine, self.settings.language, self._lemmatize)
-        return self.engine.analyze(text=text, language=self.settings.language, entities=self.entities,
-                                   score_threshold=self.settings.score_threshold,
-                                   allow_list=self.settings.allow_list or None, nlp_artifacts=artifacts)
+    def _run_ner(self, docs: list) -> None:
+        """Set ``doc.ents`` of each tokenized doc."""
+        if self.ner is not None:
+            for _ in self.ner.pipe(docs, batch_size=self.settings.nlp_batch_size):
+                pass
 
     def analyze(self, texts: Iterable[str]) -> list[list]:
         """For each text, its presidio ``RecognizerResult`` list (offsets into that text)."""
-        from presidio_analyzer import RecognizerResult
+        from threadpoolctl import threadpool_limits
 
-        texts = list(texts)
-        pieces: list[tuple[int, object, str]] = []  # (text index, chunk, chunk text)
-        for i, text in enumerate(texts):
-            for chunk in plan_chunks(text, self.settings.chunk_chars, self.settings.chunk_overlap):
-                pieces.append((i, chunk, text[chunk.start:chunk.end]))
-        out: list[list] = [[] for _ in texts]
-        docs = self.nlp.pipe((p[2] for p in pieces), batch_size=self.settings.nlp_batch_size,
-                             disable=self.pipe_disable)
+        # One worker per core: BLAS threads would only compete (and small products pay their start-up).
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._analyze(list(texts))
+
+    def _analyze(self, texts: list[str]) -> list[list]:
+        pieces = [(i, chunk, text[chunk.start:chunk.end]) for i, text in enumerate(texts)
+                  for chunk in plan_chunks(text, self.settings.chunk_chars, self.settings.chunk_overlap)]
+        docs = [self.nlp.make_doc(piece) for _, _, piece in pieces]
+        self._run_ner(docs)
+        jobs = []
         for (i, chunk, piece), doc in zip(pieces, docs):
-            for r in self.analyze_one(piece, doc):
-                if chunk.owns(r.start):
-                    out[i].append(r if chunk.start == 0 else
-                                  RecognizerResult(r.entity_type, r.start + chunk.start, r.end + chunk.start, r.score,
-                                                   r.analysis_explanation, r.recognition_metadata))
+            entities = self.entities_for(piece)
+            if entities:
+                artifacts = self._artifacts(doc, self.engine.nlp_engine, self.language, self.lemma_pipes)
+                jobs.append((i, chunk, piece, entities, artifacts))
+        # First pass records which lemmas the context enhancer reads; they are tagged in one batch; the
+        # documents that read any are analyzed again with them.
+        for *_, artifacts in jobs:
+            artifacts.lemmas.recording = True
+        found = [self._presidio(piece, entities, artifacts) for _, _, piece, entities, artifacts in jobs]
+        again = [k for k, job in enumerate(jobs) if job[4].lemmas.wanted]
+        prefetch([jobs[k][4].lemmas for k in again], self.lemma_pipes, self.settings.nlp_batch_size)
+        for k in again:
+            _, _, piece, entities, artifacts = jobs[k]
+            artifacts.lemmas.recording = False
+            found[k] = self._presidio(piece, entities, artifacts)
+        out: list[list] = [[] for _ in texts]
+        for (i, chunk, *_), results in zip(jobs, found):
+            out[i].extend(chunk.shift(r) for r in results if chunk.owns(r.start))
         return out
+
+    def _presidio(self, text: str, entities: list[str], artifacts) -> list:
+        return self.engine.analyze(text=text, language=self.language, entities=entities,
+                                   score_threshold=self.settings.score_threshold,
+                                   allow_list=self.settings.allow_list or None, nlp_artifacts=artifacts)

@@ -21,6 +21,15 @@ class Chunk:
     def owns(self, start_in_chunk: int) -> bool:
         return self.own_start <= self.start + start_in_chunk < self.own_end
 
+    def shift(self, result):
+        """A presidio result of this chunk, in the whole text's coordinates."""
+        if self.start == 0:
+            return result
+        from presidio_analyzer import RecognizerResult
+
+        return RecognizerResult(result.entity_type, result.start + self.start, result.end + self.start, result.score,
+                                result.analysis_explanation, result.recognition_metadata)
+
 
 def _cut_at_space(text: str, pos: int, lo: int) -> int:
     """The last whitespace position in (lo, pos], or ``pos`` if there is none."""

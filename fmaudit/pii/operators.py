@@ -10,33 +10,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
 from typing import Callable, Optional
 
 from fmaudit.pii.keys import PiiKey
 from fmaudit.pii.settings import OperatorSpec, PiiSettings
+from fmaudit.pii.spans import Span
 
 ENCRYPTED = re.compile(r"<ENC:([A-Z][A-Z0-9_]*):([A-Za-z0-9+/=]+)>")
-
-
-@dataclass(frozen=True)
-class Span:
-    """One finding kept for rewriting, in the original text's coordinates."""
-
-    start: int
-    end: int
-    entity_type: str
-    score: float
-
-
-def resolve_spans(results) -> list[Span]:
-    """Non-overlapping findings: higher score first, then longer, then earlier; returned in text order."""
-    ranked = sorted(results, key=lambda r: (-r.score, -(r.end - r.start), r.start))
-    taken: list[Span] = []
-    for r in ranked:
-        if all(r.end <= s.start or r.start >= s.end for s in taken):
-            taken.append(Span(r.start, r.end, r.entity_type, r.score))
-    return sorted(taken, key=lambda s: s.start)
 
 
 def _faker_surrogate(fake, entity_type: str, value: str) -> Optional[str]:

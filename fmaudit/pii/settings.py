@@ -71,6 +71,8 @@ class RecognizerSpec(BaseModel):
     deny_list: list[str] = Field(default_factory=list, description="Exact words or phrases always reported.")
     deny_list_score: float = Field(1.0, ge=0, le=1, description="Score of a deny-list match.")
     case_sensitive: bool = Field(True, description="False: patterns ignore case.")
+    checksum: Optional[Literal["luhn"]] = Field(None, description=(
+        "luhn: keep a pattern match only if its digits pass the Luhn checksum (payment cards)."))
 
     @model_validator(mode="after")
     def _something_to_match(self):
@@ -88,6 +90,9 @@ class PiiSettings(StageSettings):
     spacy_model: str = Field("en_core_web_sm", min_length=1, description=(
         "Installed spaCy model (package name or folder); never downloaded."))
     allow_list: list[str] = Field(default_factory=list, description="Exact strings never treated as PII.")
+    person_titles: bool = Field(True, description=(
+        "Widen a PERSON finding over an adjacent title or suffix (Dr., Mrs., Prof., Jr., MD, PhD ...), so the "
+        "rewritten name does not keep them."))
     recognizers: list[RecognizerSpec] = Field(default_factory=list, description="Custom recognizers.")
     operators: dict[str, OperatorSpec] = Field(
         default_factory=lambda: {"DEFAULT": OperatorSpec(operator="replace")},
@@ -106,6 +111,9 @@ class PiiSettings(StageSettings):
         "Texts longer than this are analyzed in overlapping chunks (spaCy's limit is 1,000,000)."))
     chunk_overlap: int = Field(500, ge=100, le=10_000, description=(
         "Characters shared by neighbouring chunks; longer than any entity and than the NER model's context."))
+    fast_gemm: bool = Field(True, description=(
+        "Let spaCy's NER and tagger multiply matrices with numpy's BLAS instead of thinc's BLIS (faster on "
+        "most CPUs; results equal up to float rounding)."))
     nlp_batch_size: int = Field(64, ge=1, le=4096, description="Texts per spaCy nlp.pipe batch.")
     min_recall: Optional[float] = Field(None, ge=0, le=1, description=(
         "Check (only with a ground-truth file): overall recall of injected PII strings at least this."))

@@ -46,7 +46,7 @@ class PiiStage(Stage):
 
     def process(self, docs: list[Document], stats: StageStats) -> StageResult:
         from fmaudit.pii.ledger import ledger_rows
-        from fmaudit.pii.operators import resolve_spans
+        from fmaudit.pii.spans import resolve_spans, widen_person_spans
 
         if not hasattr(self, "analyzer"):
             self.setup()
@@ -55,6 +55,8 @@ class PiiStage(Stage):
             stats.add("ledger_skipped_docs", len(docs))
         for doc, found in zip(docs, self.analyzer.analyze(d.text for d in docs)):
             spans = resolve_spans(found)
+            if self.settings.person_titles:
+                spans = widen_person_spans(doc.text, spans)
             new_doc = self._rewrite(doc, spans, stats)
             if self.write_ledger and spans:
                 result.side["ledger"].extend(ledger_rows(self.key, doc.id, doc.text, spans, self._operator_name))
