@@ -21,17 +21,29 @@ LEDGER_DIR = "pii_ledger"
 DOC_DIRS = ("data", "dropped", "held")
 
 
+def iter_file_rows(path: Path) -> Iterator[tuple[int, dict]]:
+    """``(line, row)`` of a JSONL file (plain or gzip); InputError naming a line that is not a JSON object."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(f"{path}:{n}: not JSON: {e.msg}") from None
+            if not isinstance(row, dict):
+                raise InputError(f"{path}:{n}: not a JSON object")
+            yield n, row
+
+
 def iter_rows(folder: Path) -> Iterator[dict]:
-    """JSON rows of every ``*.jsonl`` / ``*.jsonl.gz`` file in ``folder``, in name order."""
+    """Rows of every ``*.jsonl`` / ``*.jsonl.gz`` file in ``folder``, in name order."""
     if not folder.is_dir():
         return
     for path in sorted(folder.iterdir()):
-        if not path.name.endswith((".jsonl", ".jsonl.gz")):
-            continue
-        with (gzip.open(path, "rt", encoding="utf-8") if path.name.endswith(".gz") else open(path, encoding="utf-8")) as f:
-            for line in f:
-                if line.strip():
-                    yield json.loads(line)
+        if path.name.endswith((".jsonl", ".jsonl.gz")):
+            yield from (row for _, row in iter_file_rows(path))
 
 
 def load_truth(path: Path) -> dict[str, list[dict]]:

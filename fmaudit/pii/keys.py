@@ -72,5 +72,5 @@ def load_key(key_env: str, key_file: Optional[str] = None, demo_key: bool = Fals
 
 def missing_key_message(key_env: str, key_file: Optional[str], why: str) -> str:
     where = f"set the environment variable {key_env}" + (f" or create {key_file}" if key_file else
-                                                        " or name a key_file in the policy")
+                                                        " or give a key file (policy key_file, --key-file)")
     return f"the pii stage needs a secret key ({why}): {where} (for example: export {key_env}=$(openssl rand -hex 32))"

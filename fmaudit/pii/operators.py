@@ -16,7 +16,7 @@ from fmaudit.pii.keys import PiiKey
 from fmaudit.pii.settings import OperatorSpec, PiiSettings
 from fmaudit.pii.spans import Span
 
-ENCRYPTED = re.compile(r"<ENC:([A-Z][A-Z0-9_]*):([A-Za-z0-9+/=]+)>")
+ENCRYPTED = re.compile(r"<ENC:([A-Z][A-Z0-9_]*):([A-Za-z0-9+/=_-]+)>")  # base64, standard or URL-safe
 
 
 def _faker_surrogate(fake, entity_type: str, value: str) -> Optional[str]:

@@ -1,0 +1,97 @@
+"""PII commands: ``fmaudit pii decrypt`` and ``fmaudit eval pii``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from fmaudit.errors import InputError, UsageError
+
+
+def _group(sub, name: str, help_text: str):
+    """The sub-command action of ``fmaudit NAME``, created here or reused if another module made it
+    (``eval`` is shared by every stage that can be evaluated against ground truth)."""
+    parser = sub.choices.get(name) or sub.add_parser(name, help=help_text)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    action = parser.add_subparsers(dest=f"{name}_command", metavar="WHAT")
+    action.required = True
+    return action
+
+
+def register(sub) -> None:
+    psub = _group(sub, "pii", "PII tools: decrypt text the pii stage encrypted")
+    p = psub.add_parser("decrypt", help="restore <ENC:TYPE:...> tokens of the pii stage's encrypt operator")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="JSONL(.gz) files or folders (e.g. OUT/data)")
+    p.add_argument("--out", help="folder for the decrypted JSONL files (same names)")
+    p.add_argument("--text", help="decrypt this one string and print it")
+    p.add_argument("--key-env", default="FMAUDIT_PII_KEY", help="environment variable holding the key")
+    p.add_argument("--key-file", help="file holding the key (when the variable is unset)")
+    p.add_argument("--demo-key", action="store_true", help="use the public demo key (synthetic demo data only)")
+    p.set_defaults(func=cmd_decrypt)
+
+    esub = _group(sub, "eval", "evaluate a finished run against ground truth")
+    p = esub.add_parser("pii", help="recall and precision of the pii stage against a demo corpus's truth.jsonl")
+    p.add_argument("run", metavar="RUN_DIR", help="output folder of `fmaudit filter` (with pii_ledger/)")
+    p.add_argument("--truth", required=True, help="ground-truth JSONL (`fmaudit demo-corpus` writes truth.jsonl)")
+    p.add_argument("--min-recall", type=float, help="exit 1 when overall recall is below this")
+    p.add_argument("--json", help="also write the figures to this JSON file")
+    p.set_defaults(func=cmd_eval_pii)
+
+
+def cmd_decrypt(args) -> int:
+    from fmaudit.corpus import expand_inputs, write_jsonl
+    from fmaudit.pii.keys import load_key, missing_key_message
+    from fmaudit.pii.operators import decrypt_text
+
+    key = load_key(args.key_env, args.key_file, args.demo_key)
+    if key is None:
+        raise UsageError(missing_key_message(args.key_env, args.key_file, "to decrypt"))
+    if args.text is not None:
+        print(_decrypt_or_fail(decrypt_text, args.text, key, "--text")[0])
+        return 0
+    if not args.inputs or not args.out:
+        raise UsageError("give INPUT files or folders and --out, or --text")
+    from fmaudit.pii.evaluate import iter_file_rows
+
+    total = 0
+    for path in expand_inputs(args.inputs):
+        rows = []
+        for n, row in iter_file_rows(path):
+            if isinstance(row.get("text"), str):
+                row["text"], count = _decrypt_or_fail(decrypt_text, row["text"], key, f"{path}:{n}")
+                total += count
+            rows.append(row)
+        write_jsonl(Path(args.out) / path.name, rows)
+    print(f"decrypted {total} values -> {args.out}")
+    return 0
+
+
+def _decrypt_or_fail(decrypt_text, text: str, key, where: str):
+    try:
+        return decrypt_text(text, key)
+    except Exception as e:  # a wrong key fails in the cipher's padding check
+        raise InputError(f"{where}: cannot decrypt ({type(e).__name__}: {e}); is it the key the run used?") from None
+
+
+def cmd_eval_pii(args) -> int:
+    from fmaudit.pii.evaluate import evaluate
+
+    result = evaluate(Path(args.truth), Path(args.run))
+    print(f"{'entity type':<16} {'injected':>8} {'recall':>7} {'typed':>7}")
+    for t, v in result["recall_by_type"].items():
+        print(f"{t:<16} {v['injected']:>8} {v['recall']:>7.3f} {v['typed_recall']:>7.3f}")
+    recall = result["recall"]
+    print(f"{'overall':<16} {result['injected']:>8} {recall if recall is not None else float('nan'):>7.3f}")
+    print(f"\n{'found type':<16} {'found':>8} {'precision':>9}")
+    for t, v in result["precision_by_type"].items():
+        prec = "-" if v["precision"] is None else f"{v['precision']:.3f}"
+        print(f"{t:<16} {v['found']:>8} {prec:>9}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    if args.min_recall is not None and (recall is None or recall < args.min_recall):
+        print(f"recall {recall} is below --min-recall {args.min_recall}")
+        return 1
+    return 0
