@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "fmaudit.cli.core",
     "fmaudit.cli.data",
     "fmaudit.cli.cda",
+    "fmaudit.cli.pii",
 ]
 
 
