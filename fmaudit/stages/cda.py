@@ -42,8 +42,10 @@ class AxisSettings(BaseModel):
     name: str = Field(..., pattern=r"^[a-z][a-z0-9_]*$", max_length=40,
                       description="Axis name used in reports and counters, e.g. religion.")
     path: str = Field(..., min_length=1,
-                      description="Pair file: 'term_a<TAB>term_b' per line, '#' comments; phrases allowed; a path "
-                                  "relative to the working directory. Terms are swapped both ways, case kept.")
+                      description="Pair file: 'term_a<TAB>term_b[<TAB>kind[<TAB>direction]]' per line, '#' "
+                                  "comments; phrases allowed; a path relative to the working directory. Terms are "
+                                  "swapped as plain terms (kind is not used), both ways unless direction says a>b "
+                                  "or b>a, case kept.")
     sides: tuple[str, str] = Field(("a", "b"), description="Names of the file's two columns, for the balance report.")
 
     @field_validator("path")
