@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pydantic import Field
 
-from fmaudit.errors import UsageError
+from fmaudit.errors import InputError, UsageError
 from fmaudit.pipeline.engines.ray import actor_options
 from fmaudit.pipeline.runner import run_filter
 from fmaudit.policy import load_policy
@@ -193,9 +193,29 @@ def test_stage_error_stops_the_job_with_its_own_type(ray_instance, tmp_path):
     assert not (tmp_path / "out" / ".fmaudit" / "done" / "00001").exists()
 
 
+def test_setup_error_keeps_its_type_and_unplaceable_actors_hold_no_work(ray_instance, tmp_path):
+    corpus = _corpus(tmp_path, 60)
+    policy = load_policy(write_policy(tmp_path / "bad.yaml", [{"stage": "test_ray_fail", "fail_setup": True}]))
+    with pytest.raises(InputError, match="no model here"):
+        run_filter(policy, [corpus], tmp_path / "bad", workers=2, engine="ray", progress=False)
+    # 3 actors of 1 CPU on a 2-CPU instance: the third is never placed, and the job still finishes
+    policy = load_policy(write_policy(tmp_path / "p.yaml", [{"stage": "noop"}], shard_size=5))
+    result = run_filter(policy, [corpus], tmp_path / "out", workers=3, engine="ray", progress=False)
+    assert result.counts["in"] == 62
+
+
+class FailSettings(StageSettings):
+    fail_setup: bool = Field(False, description="Raise in setup() instead of on doc-15.")
+
+
 @register
 class FailOnDoc15(Stage):
     name = "test_ray_fail"
+    Settings = FailSettings
+
+    def setup(self) -> None:
+        if self.settings.fail_setup:
+            raise InputError("no model here")
 
     def process(self, docs, stats):
         if any(d.id == "doc-15" for d in docs):

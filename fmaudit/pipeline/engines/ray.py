@@ -39,9 +39,17 @@ class ShardActor:
         from fmaudit.pipeline.worker import ShardProcessor
         from fmaudit.stages import register
 
-        for cls in stage_classes:
-            register(cls)
-        self.processor = ShardProcessor(spec)
+        self.error: Optional[BaseException] = None
+        try:
+            for cls in stage_classes:
+                register(cls)
+            self.processor = ShardProcessor(spec)
+        except Exception as e:  # re-raised by ready(), so the driver sees the stage's own error type
+            self.error = e
+
+    def ready(self) -> None:
+        if self.error is not None:
+            raise self.error
 
     def process(self, task: ShardTask) -> ShardResult:
         return self.processor.process(task)
@@ -100,25 +108,31 @@ class RayEngine(Engine):
         return [remote_cls.remote(spec, stage_classes) for _ in range(self.workers)]
 
     def _dispatch(self, ray, actors: list, tasks: Iterable[ShardTask]) -> Iterator[ShardResult]:
-        """Give each shard to the actor with the fewest queued shards; yield results as they finish."""
-        queued = [0] * len(actors)
-        owner: dict = {}  # object ref -> actor index
-        limit = len(actors) * self.in_flight_per_worker
-        for task in tasks:
-            if len(owner) >= limit:
-                yield from _collect(ray, owner, queued)
-            i = min(range(len(actors)), key=queued.__getitem__)
-            owner[actors[i].process.remote(task)] = i
-            queued[i] += 1
-        while owner:
-            yield from _collect(ray, owner, queued)
+        """Give each shard to the ready actor with the fewest queued shards; yield results as they finish.
 
-
-def _collect(ray, owner: dict, queued: list) -> Iterator[ShardResult]:
-    done, _ = ray.wait(list(owner), num_returns=1)
-    for ref in done:
-        queued[owner.pop(ref)] -= 1
-        yield ray.get(ref)  # a stage's exception surfaces here, as its own type
+        Only actors that Ray has placed and whose stages are set up get shards, so an actor that waits for
+        resources (a GPU node, say) holds no work back.
+        """
+        starting = {actors[i].ready.remote(): i for i in range(len(actors))}
+        queued: dict[int, int] = {}  # ready actor -> shards queued on it
+        owner: dict = {}  # result ref -> actor
+        tasks = iter(tasks)
+        task = next(tasks, None)
+        while task is not None or owner:
+            free = [i for i, n in queued.items() if n < self.in_flight_per_worker]
+            if task is not None and free:
+                i = min(free, key=queued.__getitem__)
+                owner[actors[i].process.remote(task)] = i
+                queued[i] += 1
+                task = next(tasks, None)
+                continue
+            [ref], _ = ray.wait(list(owner) + list(starting), num_returns=1)
+            if ref in starting:
+                ray.get(ref)  # a stage's set-up error surfaces here, as its own type
+                queued[starting.pop(ref)] = 0
+            else:
+                queued[owner.pop(ref)] -= 1
+                yield ray.get(ref)  # so does a stage's processing error
 
 
 def actor_options(need: Resources, cluster: dict, local: bool) -> dict:
