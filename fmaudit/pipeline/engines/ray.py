@@ -52,6 +52,7 @@ class ShardActor:
             raise self.error
 
     def process(self, task: ShardTask) -> ShardResult:
+        self.ready()  # an actor restarted by Ray sets up again, and may fail to
         return self.processor.process(task)
 
 
@@ -142,8 +143,8 @@ def actor_options(need: Resources, cluster: dict, local: bool) -> dict:
         if cluster.get("GPU", 0) >= need.gpus:
             options["num_gpus"] = need.gpus
         else:
-            print(f"fmaudit: the Ray cluster has no GPU; stages that declare {need.gpus:g} GPU run on CPU",
-                  file=sys.stderr)
+            print(f"fmaudit: the Ray cluster has {cluster.get('GPU', 0):g} GPU; the stages that declare "
+                  f"{need.gpus:g} GPU per worker run on CPU", file=sys.stderr)
     short = [f"{what} {want:g} (cluster total {cluster.get(key, 0) / scale:g})"
              for what, key, want, scale in (("CPUs", "CPU", need.cpus, 1), ("memory GiB", "memory", need.memory_gb, GIB))
              if want > cluster.get(key, 0) / scale]
