@@ -31,10 +31,11 @@ why how now then too also again here there already alone either instead anyway t
 """.split())
 
 
-def lexical_pronoun_target(word: str, next_word: str | None) -> str | None:
+def lexical_pronoun_target(word: str, next_word: str | None, last: bool = False) -> str | None:
     """her/his decided from the next word alone, where it is clear; None when it takes a parse.
 
-    ``next_word`` is the following word, "" at punctuation or the end of the text, None after a digit or such.
+    ``next_word`` is the following word, "" at punctuation or the end of the text, None after a digit or such;
+    ``last``: the next word ends the clause ("his entirely." may be "hers entirely", so that takes a parse).
     """
     if next_word is None:
         return None
@@ -42,7 +43,7 @@ def lexical_pronoun_target(word: str, next_word: str | None) -> str | None:
     if word == "her":
         return "him" if alone else None
     if word == "his":
-        return "hers" if alone else "her"
+        return "hers" if alone else (None if last else "her")
     return None
 
 
@@ -55,6 +56,9 @@ def is_determiner(token) -> bool:
     """True when a possessive pronoun token is used before a noun ("her book") rather than alone ("to her")."""
     nxt = _neighbour(token, 1)
     if nxt is None or nxt.is_punct or nxt.is_space or nxt.tag_ in NOT_NOMINAL:
+        return False
+    after = _neighbour(nxt, 1)
+    if nxt.tag_ == "RB" and (after is None or after.is_punct):  # "the fault was his entirely."
         return False
     return token.tag_ == "PRP$" or token.dep_ == "poss"
 

@@ -156,7 +156,9 @@ class Swapper:
             if term is not None:
                 lower = word.lower()
                 if lower in NEEDS_GRAMMAR:
-                    preset = grammar.lexical_pronoun_target(lower, _next_word(text, end))
+                    nxt = _next_word(text, end)
+                    last = bool(nxt) and _next_word(text, text.index(nxt, end) + len(nxt)) == ""
+                    preset = grammar.lexical_pronoun_target(lower, nxt, last)
                     return _Candidate(start, end, GENDER, term, grammar=preset is None, preset=preset)
                 needs = term.kind in ("noun", "royal") and (word[0].isupper() or lower in grammar.VERB_LIKE)
                 return _Candidate(start, end, GENDER, term, grammar=needs)
