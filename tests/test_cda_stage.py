@@ -136,3 +136,16 @@ def test_twins_from_an_earlier_run_are_not_twinned_again(augment):
     assert again.kept[0].meta["cda"]["twin"] == "d0#cda"
     assert stats.counters["already_done"] == 2
     assert stats.counters["after:gender:0"] == stats.counters["after:gender:1"]
+
+
+def test_demo_corpus_ratio_moves_to_parity(tmp_path):
+    from fmaudit.demo.corpus import generate_corpus
+
+    generate_corpus(tmp_path / "demo", docs=120, seed=3)
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "out"
+    assert run_cli("filter", tmp_path / "demo" / "corpus", "--policy", root / "policies" / "demo.yaml",
+                   "--stages", "cda", "--out", out, "--workers", "1", "--no-progress") == 0
+    metrics = json.loads((out / "reports" / "cda.json").read_text())["metrics"]
+    assert metrics["gender_ratio_before"] > 2 and metrics["gender_ratio_after"] == 1.0
+    assert metrics["added"] == metrics["changed"] > 10
