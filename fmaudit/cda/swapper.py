@@ -1,10 +1,11 @@
 """The counterfactual swapper: finds gendered (and other axes') terms in texts and writes their counterfactuals.
 
 A text is first scanned with a regular expression for candidate terms outside protected spans (URLs, e-mail
-addresses, code, PII tags). Only candidates whose swap depends on grammar (``her``, ``his``, capitalised nouns
-that may be names, first names, nouns that may be verbs) need spaCy; the sentences around those, and nothing
-else, are tagged and parsed, batched over all texts with ``nlp.pipe``. Texts without any candidate cost one regex
-scan. Further axes (religion, nationality, ...) come from pair files and are swapped as plain terms.
+addresses, code, PII tags). Only candidates whose swap depends on grammar need spaCy: ``her``/``his`` unless the
+next word settles it, capitalised nouns that may be names, first names, nouns that may be verbs. A window of a few
+words around each of those (inside its sentence), and nothing else, is tagged and parsed, batched over all texts
+with ``nlp.pipe``. Texts without any candidate cost one regex scan. Further axes (religion, nationality, ...)
+come from pair files and are swapped as plain terms.
 """
 
 from __future__ import annotations
