@@ -1,0 +1,3 @@
+from fmaudit.cli import main
+
+raise SystemExit(main())
