@@ -63,12 +63,34 @@ def resolve_checkpoint(settings: DetoxifySettings) -> Path:
         f"profanity-check}}`.")
 
 
-def load_checkpoint(path: Path, trusted: bool = False) -> dict:
-    """Read a detoxify-format checkpoint without running code from it (unless ``trusted``)."""
+def preflight(settings: DetoxifySettings) -> tuple[str, ...]:
+    """Cheap checks before any work: the checkpoint exists and reads safely (memory-mapped, no tensor data
+    read), and its config and tokenizer are at hand offline; returns the labels it gives."""
+    loaded = load_checkpoint(resolve_checkpoint(settings), settings.trusted, mmap=True)
+    model_type = str(loaded["config"]["arch"]["args"]["model_type"])
+    if settings.huggingface_config_path is None and not Path(model_type).is_dir():
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(model_type, "config.json"), str):
+            raise InputError(
+                f"detoxify checkpoint {resolve_checkpoint(settings)}: the config and tokenizer of {model_type!r} are "
+                f"not in the transformers cache, and fmaudit never downloads them. Set `scorer.huggingface_config_path"
+                f": DIR` to a folder holding them (config.json and tokenizer files).")
+    return tuple(LABEL_NAMES.get(c, c) for c in loaded["config"]["dataset"]["args"]["classes"])
+
+
+def load_checkpoint(path: Path, trusted: bool = False, mmap: bool = False) -> dict:
+    """Read a detoxify-format checkpoint without running code from it (unless ``trusted``); ``mmap`` maps
+    the tensors instead of reading them (zip-format checkpoints)."""
     import torch
 
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+        except RuntimeError as e:
+            if not mmap or "mmap" not in str(e):
+                raise
+            loaded = torch.load(path, map_location="cpu", weights_only=True)  # legacy format: no mmap
     except pickle.UnpicklingError as e:
         if not trusted:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

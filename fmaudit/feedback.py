@@ -183,6 +183,18 @@ def audit_pick(text: str, fraction: float) -> bool:
     return h / 2**64 < fraction
 
 
+def preflight_scorer(settings: BaseModel) -> tuple[str, ...]:
+    """Check, without loading any model, that the scorer can be built offline; returns its labels."""
+    if isinstance(settings, CascadeSettings):
+        preflight_scorer(settings.fast)
+        return preflight_scorer(settings.full)
+    if isinstance(settings, DetoxifySettings):
+        from fmaudit.detox import preflight
+
+        return preflight(settings)
+    return ProfanityScorer.labels
+
+
 SCORERS = {
     "detoxify": "fmaudit.detox:DetoxifyScorer",
     "profanity-check": "fmaudit.feedback:ProfanityScorer",

@@ -121,9 +121,9 @@ def test_pickle_with_code_is_refused_unless_trusted(tmp_path, tiny_detoxify):
     assert not marker.exists()
     policy = write_policy(tmp_path / "p.yaml", [{"stage": "toxicity", "scorer": _scorer(evil, hf)}])
     corpus = _corpus(tmp_path, [{"id": "a", "text": CLEAN[0]}])
-    assert run_cli("filter", corpus, "--policy", policy, "--out", tmp_path / "o", "--workers", "1",
-                   "--no-progress") == 2
-    assert not marker.exists() and not (tmp_path / "o" / "data").exists()
+    assert run_cli("filter", corpus, "--policy", policy, "--out", tmp_path / "o", "--workers", "2",
+                   "--no-progress") == 2  # refused by the driver's preflight, before any worker starts
+    assert not marker.exists() and not (tmp_path / "o").exists()
     _stage(scorer=_scorer(evil, hf, trusted=True))
     assert marker.exists()  # trusted: full unpickling, which is exactly why it is opt-in
 
@@ -132,11 +132,11 @@ def test_missing_weights_stop_before_any_work(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     policy = write_policy(tmp_path / "p.yaml", [{"stage": "toxicity", "scorer": {"name": "detoxify"}}])
     corpus = _corpus(tmp_path, [{"id": "a", "text": CLEAN[0]}])
-    assert run_cli("filter", corpus, "--policy", policy, "--out", tmp_path / "o", "--workers", "1",
+    assert run_cli("filter", corpus, "--policy", policy, "--out", tmp_path / "o", "--workers", "2",
                    "--no-progress") == 2
     err = capsys.readouterr().err
     assert "checkpoint" in err and "profanity-check" in err and "huggingface_config_path" in err
-    assert not (tmp_path / "o" / "data").exists()
+    assert not (tmp_path / "o").exists()
 
 
 def test_sentence_mode_removes_only_the_toxic_sentence(tiny_detoxify):

@@ -82,15 +82,25 @@ class Toxicity(Stage):
     resources = Resources(cpus=1.0, memory_gb=2.0)
     description = "Scores toxicity (detoxify / profanity-check / cascade); drops, trims, flags or holds toxic text."
 
+    def preflight(self) -> None:
+        from fmaudit.feedback import preflight_scorer
+        from fmaudit.identity_terms import load_terms
+
+        self._check_labels(preflight_scorer(self.settings.scorer))
+        load_terms(self.settings.identity_terms_file, self.settings.identity_terms)
+
+    def _check_labels(self, labels: tuple[str, ...]) -> None:
+        unknown = sorted(set(self.settings.thresholds) - set(labels))
+        if unknown:
+            raise InputError(f"toxicity stage: thresholds name {', '.join(unknown)}, which scorer "
+                             f"{self.settings.scorer.name!r} does not give (its labels: {', '.join(labels)})")
+
     def setup(self) -> None:
         from fmaudit.feedback import make_scorer
         from fmaudit.identity_terms import IdentityMatcher, load_terms
 
         self.scorer = make_scorer(self.settings.scorer)
-        unknown = sorted(set(self.settings.thresholds) - set(self.scorer.labels))
-        if unknown:
-            raise InputError(f"toxicity stage: thresholds name {', '.join(unknown)}, which scorer "
-                             f"{self.scorer.name!r} does not give (its labels: {', '.join(self.scorer.labels)})")
+        self._check_labels(self.scorer.labels)
         self._columns = [(j, label, self.settings.thresholds[label]) for j, label in enumerate(self.scorer.labels)
                          if label in self.settings.thresholds]
         self.matcher = IdentityMatcher(load_terms(self.settings.identity_terms_file, self.settings.identity_terms))

@@ -1,0 +1,157 @@
+"""Toxicity scoring throughput: naive per-document ``Detoxify.predict`` against the ``toxicity`` stage.
+
+Both run on the same documents (the seeded demo corpus) with the same model and the same torch threads;
+model loading is not timed. The model is a bert-base-shaped detoxify-format checkpoint with random
+weights built here (its classifier rescaled so that scores spread over (0, 1) and a minority of documents
+is toxic), or a real one: set FMAUDIT_DETOXIFY_CHECKPOINT and FMAUDIT_DETOXIFY_CONFIG (its
+huggingface_config_path). Decisions: a document is toxic when any label scores >= --threshold.
+
+Configurations of the stage: ``exact`` (length-sorted token-budget batches, windows, inference mode),
+``int8`` (the same plus int8 dynamic quantization), and ``cascade`` (profanity-check clears plainly clean
+documents; the rest go to the int8 model). ``ratio``/``agreement`` on the last line are those of ``int8``,
+the fastest configuration that keeps the model for every document.
+
+    python benchmarks/toxicity_throughput.py [--docs 64] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def demo_documents(n: int, seed: int):
+    from fmaudit.corpus import read_documents
+    from fmaudit.demo.corpus import generate_corpus
+
+    d = Path(tempfile.mkdtemp(prefix="tox-bench-corpus-"))
+    generate_corpus(d, docs=n + n // 10 + 10, seed=seed)
+    return [doc for doc in read_documents([d / "corpus"]) if len(doc.text) > 200][:n]
+
+
+def spread_classifier(texts):
+    """An ``init`` for build_bert_checkpoint: rescale the random classifier so that logits have std 2 and
+    mean -2.5 over ``texts`` (a minority of documents toxic, as in real corpora)."""
+    def init(model, tokenizer):
+        import torch
+
+        with torch.inference_mode():
+            logits = model(**tokenizer(texts, return_tensors="pt", padding=True, truncation=True)).logits
+        scale = 2.0 / logits.std(dim=0).clamp_min(1e-6)
+        with torch.no_grad():
+            model.classifier.weight.mul_(scale[:, None])
+            model.classifier.bias.copy_(-logits.mean(dim=0) * scale - 2.5)
+    return init
+
+
+def checkpoint(texts) -> tuple[str, str, str]:
+    env_ckpt, env_cfg = os.environ.get("FMAUDIT_DETOXIFY_CHECKPOINT"), os.environ.get("FMAUDIT_DETOXIFY_CONFIG")
+    if env_ckpt:
+        return env_ckpt, env_cfg, "real checkpoint " + env_ckpt
+    from fmaudit.detox_build import build_bert_checkpoint
+
+    out = Path(tempfile.mkdtemp(prefix="tox-bench-model-"))
+    ckpt, hf = build_bert_checkpoint(out, texts, vocab_size=8000, init=spread_classifier(texts[:16]))
+    return str(ckpt), str(hf), "bert-base-shaped random weights (12 layers, hidden 768), classifier rescaled"
+
+
+class Naive:
+    """What a user writes first: one ``Detoxify.predict`` call per document."""
+
+    def __init__(self, ckpt: str, hf: str, threshold: float):
+        from detoxify import Detoxify
+
+        self.model, self.threshold = Detoxify(checkpoint=ckpt, huggingface_config_path=hf), threshold
+
+    def __call__(self, docs) -> list[bool]:
+        return [max(self.model.predict(d.text).values()) >= self.threshold for d in docs]
+
+
+class StageRunner:
+    """The toxicity stage (document mode, drop) with one scorer configuration."""
+
+    def __init__(self, scorer: dict, threshold: float, labels):
+        from fmaudit.stages.toxicity import Toxicity, ToxicitySettings
+
+        self.stage = Toxicity(ToxicitySettings.model_validate(
+            {"scorer": scorer, "thresholds": {label: threshold for label in labels}}))
+        self.stage.setup()
+
+    def __call__(self, docs) -> list[bool]:
+        from fmaudit.corpus import Document
+        from fmaudit.stats import StageStats
+
+        result = self.stage.process([Document(d.id, d.text, dict(d.meta)) for d in docs], StageStats())
+        dropped = {d.id for d, _ in result.dropped}
+        return [d.id in dropped for d in docs]
+
+
+def interleaved(runners: dict, docs, round_docs: int) -> dict:
+    """Run every runner on each round of documents in turn (rotating the order), so that the load of a
+    shared machine falls on all alike; returns {name: (decisions, seconds)}."""
+    decisions = {k: [] for k in runners}
+    seconds = dict.fromkeys(runners, 0.0)
+    names = list(runners)
+    for r, start in enumerate(range(0, len(docs), round_docs)):
+        chunk = docs[start:start + round_docs]
+        for k in names[r % len(names):] + names[:r % len(names)]:
+            t0 = time.perf_counter()
+            decisions[k] += runners[k](chunk)
+            seconds[k] += time.perf_counter() - t0
+    return {k: (np.array(decisions[k]), seconds[k]) for k in runners}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--docs", type=int, default=64, help="documents (default 64: a few minutes on 2 busy cores)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads for both (default: torch's default)")
+    ap.add_argument("--threshold", type=float, default=0.5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--round", type=int, default=16, help="documents per interleaved round")
+    args = ap.parse_args()
+    import torch
+    from fmaudit.detox import LABEL_NAMES, load_checkpoint
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    threads = torch.get_num_threads()
+    docs = demo_documents(args.docs, args.seed)
+    texts = [d.text for d in docs]
+    ckpt, hf, what = checkpoint(texts)
+    labels = [LABEL_NAMES.get(c, c) for c in load_checkpoint(Path(ckpt))["config"]["dataset"]["args"]["classes"]]
+    detox = {"name": "detoxify", "checkpoint": ckpt, "huggingface_config_path": hf, "threads": threads}
+    print(f"model: {what}; {len(docs)} documents, {sum(map(len, texts)) / len(texts):.0f} characters on average; "
+          f"torch threads {threads}; toxic when any of {len(labels)} labels >= {args.threshold}", flush=True)
+    configs = {"exact": detox, "int8": {**detox, "quantize": True},
+               "cascade": {"name": "cascade", "full": {**detox, "quantize": True}, "clear_below": 0.05,
+                           "audit_fraction": 0.0}}
+    runners = {"naive": Naive(ckpt, hf, args.threshold),
+               **{k: StageRunner(v, args.threshold, labels) for k, v in configs.items()}}
+    from fmaudit.reports.anonymize import scrub
+
+    scrub("warm-up of the report anonymizer (loaded once per worker, like the models)")
+    for run in runners.values():
+        run(docs[:2])
+    rows = interleaved(runners, docs, args.round)
+    ref, naive_s = rows["naive"]
+    ratio = {k: naive_s / w for k, (_, w) in rows.items()}
+    agree = {k: float((d == ref).mean()) for k, (d, _) in rows.items()}
+    for k, (d, w) in rows.items():
+        print(f"{k:8s}: {len(docs) / w:6.2f} docs/s  ratio {ratio[k]:5.2f}  decision agreement {agree[k]:.4f}  "
+              f"toxic {d.mean():.2f}")
+    print(f"ratio={ratio['int8']:.2f} agreement={agree['int8']:.4f} ratio_exact={ratio['exact']:.2f} "
+          f"agreement_exact={agree['exact']:.4f} ratio_cascade={ratio['cascade']:.2f} "
+          f"agreement_cascade={agree['cascade']:.4f} naive_docs_s={len(docs) / naive_s:.3f} "
+          f"int8_docs_s={len(docs) / rows['int8'][1]:.3f} docs={len(docs)} threads={threads}")
+
+
+if __name__ == "__main__":
+    main()
