@@ -94,16 +94,20 @@ def load_checkpoint(path: str | os.PathLike, *, trust_remote_code: bool = False,
                     device: Any = None, dtype: Any = None):
     """``(model, tokenizer)`` of a local causal-LM folder, loaded safely (see the module docstring)."""
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
     path = Path(path)
     check_checkpoint(path, trust_remote_code, allow_pickle)
     tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
+    hf_logging.disable_progress_bar()
     try:
         model, info = AutoModelForCausalLM.from_pretrained(
             str(path), trust_remote_code=trust_remote_code, local_files_only=True, output_loading_info=True,
             use_safetensors=None if allow_pickle else True, dtype=dtype)
     except Exception as e:
         raise InputError(f"{path}: cannot load the model: {e}") from None
+    finally:
+        hf_logging.enable_progress_bar()
     if info.get("missing_keys"):
         missing = sorted(info["missing_keys"])
         raise InputError(f"{path}: the weights lack {len(missing)} tensors the config needs (e.g. {missing[0]})")

@@ -22,6 +22,7 @@ MARKER = ".fmaudit-demo"
 STEPS = [
     "fmaudit.demo.run:corpus_step",
     "fmaudit.demo.run:filter_step",
+    "fmaudit.core.demo:train_step",
 ]
 
 
