@@ -6,8 +6,11 @@ and lemmas (only to look for context words around a pattern match). So here:
 
 * texts are tokenized, and only spaCy's ``ner`` (which has its own tok2vec in the en_core_web_*
   models) runs, batched through ``pipe``, and only when an entity type asked for comes from NER;
-* lemmas are computed lazily, for the few tokens presidio's context enhancer looks at
+* context words are looked up only for findings still below the score threshold (the others are
+  reported either way), and the lemmas that needs are computed for the few tokens the lookup reads
   (:mod:`fmaudit.pii.lemmas`);
+* presidio's phone recognizer (libphonenumber, eight regions) only reads the stretches around digit
+  runs long enough to be a phone number;
 * pattern recognizers that need digits (or an "@") are not run on texts that have too few;
 * NER and tagger matrix products use numpy's BLAS instead of thinc's bundled BLIS (``fast_gemm``);
 * long texts are analyzed in overlapping chunks (:mod:`fmaudit.pii.chunks`).
@@ -18,12 +21,11 @@ documents whose findings are identical.
 
 from __future__ import annotations
 
-import re
 from typing import Iterable
 
 from fmaudit.pii.chunks import plan_chunks
 from fmaudit.pii.lemmas import KeywordTest, WindowLemmas, prefetch
-from fmaudit.pii.recognizers import build_recognizers
+from fmaudit.pii.recognizers import DIGIT_RUN, build_recognizers, focus_phone_recognizers
 from fmaudit.pii.settings import PiiSettings
 
 LEMMA_COMPONENTS = ("tok2vec", "tagger", "attribute_ruler", "lemmatizer")
@@ -32,7 +34,6 @@ LEMMA_COMPONENTS = ("tok2vec", "tagger", "attribute_ruler", "lemmatizer")
 MIN_DIGITS = {"PHONE_NUMBER": ("run", 5), "CREDIT_CARD": ("run", 12), "US_SSN": ("run", 9),
               "IBAN_CODE": ("digits", 2), "US_BANK_NUMBER": ("digits", 8), "US_PASSPORT": ("digits", 8),
               "UK_NHS": ("digits", 10), "IP_ADDRESS": ("digits", 2)}
-DIGIT_RUN = re.compile(r"\d(?:[\s().\-/+]{0,3}\d)*")
 
 
 def _lazy_artifacts_class():
@@ -44,14 +45,37 @@ def _lazy_artifacts_class():
         def __init__(self, doc, nlp_engine, language: str, lemma_pipes):
             scores = nlp_engine._get_scores_for_entities(doc)
             self.entities, self.scores = nlp_engine._get_updated_entities(nlp_engine._get_entities(doc), scores)
-            self.tokens = doc
-            self.tokens_indices = [t.idx for t in doc]
+            # token texts and offsets as plain lists: presidio only reads their lengths and offsets, and
+            # building spaCy Token objects for every token of every text costs more than the rest
+            starts_lengths = doc.to_array(["IDX", "LENGTH"]).tolist() if len(doc) else []
+            text = doc.text
+            self.tokens = [text[i:i + n] for i, n in starts_lengths]
+            self.tokens_indices = [i for i, _ in starts_lengths]
             self.nlp_engine = nlp_engine
             self.language = language
             self.lemmas = WindowLemmas(doc, lemma_pipes)
             self.keywords = KeywordTest(nlp_engine, language)
 
     return LazyArtifacts
+
+
+class ThresholdAwareEnhancer:
+    """Presidio's context enhancer, asked only about findings that still score below the threshold.
+
+    Context words can only raise a score; a finding already at the threshold is reported either way,
+    so looking up its context (and the lemmas that needs) changes its score but not what is found.
+    """
+
+    def __init__(self, enhancer, threshold: float):
+        self.enhancer, self.threshold = enhancer, threshold
+
+    def enhance_using_context(self, text, raw_results, nlp_artifacts, recognizers, context=None):
+        sure = [r for r in raw_results if r.score >= self.threshold]
+        unsure = [r for r in raw_results if r.score < self.threshold]
+        if unsure:
+            unsure = self.enhancer.enhance_using_context(text=text, raw_results=unsure, nlp_artifacts=nlp_artifacts,
+                                                         recognizers=recognizers, context=context)
+        return sure + unsure
 
 
 def _use_numpy_gemm(component) -> None:
@@ -76,6 +100,9 @@ class BatchAnalyzer:
         self.engine = presidio_analyzer(settings.spacy_model, settings.language)
         for recognizer in build_recognizers(settings.recognizers, settings.language):
             self.engine.registry.add_recognizer(recognizer)
+        focus_phone_recognizers(self.engine.registry)
+        self.engine.context_aware_enhancer = ThresholdAwareEnhancer(self.engine.context_aware_enhancer,
+                                                                    settings.score_threshold)
         self.entities = settings.all_entities()
         self._check_entities()
         self.nlp = self.engine.nlp_engine.nlp[settings.language]

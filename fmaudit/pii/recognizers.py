@@ -43,3 +43,41 @@ def build_recognizers(specs: list[RecognizerSpec], language: str) -> list:
             global_regex_flags=re.DOTALL | re.MULTILINE | (0 if spec.case_sensitive else re.IGNORECASE),
         ))
     return out
+
+
+DIGIT_RUN = re.compile(r"\d(?:[\s().\-/+]{0,3}\d)*")
+
+
+def digit_windows(text: str, min_digits: int, margin: int) -> list[tuple[int, int]]:
+    """Stretches of ``text`` around runs of at least ``min_digits`` digits (separated by at most three of
+    " ().-/+"), widened by ``margin`` characters and merged where they touch."""
+    out: list[tuple[int, int]] = []
+    for m in DIGIT_RUN.finditer(text):
+        if sum(map(str.isdigit, m.group())) < min_digits:
+            continue
+        lo, hi = max(0, m.start() - margin), min(len(text), m.end() + margin)
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def focus_phone_recognizers(registry, min_digits: int = 5, margin: int = 40) -> None:
+    """Make presidio's PhoneRecognizer (libphonenumber, tried for eight regions over the whole text) look only
+    at the stretches around digit runs long enough to be a phone number; its findings are the same, since a
+    valid number in its regions has at least five digits, and the margin keeps its context checks intact."""
+    from presidio_analyzer import EntityRecognizer
+    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+    def analyze(self, text, entities, nlp_artifacts=None):
+        results = []
+        for lo, hi in digit_windows(text, min_digits, margin):
+            for r in PhoneRecognizer.analyze(self, text[lo:hi], entities, nlp_artifacts):
+                r.start, r.end = r.start + lo, r.end + lo
+                results.append(r)
+        return EntityRecognizer.remove_duplicates(results)
+
+    for recognizer in registry.recognizers:
+        if isinstance(recognizer, PhoneRecognizer):
+            recognizer.analyze = analyze.__get__(recognizer)

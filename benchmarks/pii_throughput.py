@@ -1,0 +1,140 @@
+"""Speed of the ``pii`` stage's analysis against naive per-document presidio, and whether it finds the same.
+
+Naive: presidio's ``AnalyzerEngine`` (spaCy ``en_core_web_sm``, the same custom recognizers and entity list as
+the policy's ``pii`` section) calling ``analyze`` once per document, as presidio's documentation shows. Stage:
+:class:`fmaudit.pii.analyze.BatchAnalyzer` on batches of documents (NER only, batched ``nlp.pipe``, lemmas only
+where context words are looked for, digit prefilter, numpy BLAS), first in this process on one core, then in
+one worker process per core as the pipeline runs it (steady state: models loaded before the clock starts).
+``identical`` is the share of documents whose findings (start, end, entity type) are exactly the naive ones.
+Documents are ~1 KB, made of consecutive demo-corpus documents (so about a third of the text carries PII).
+
+    python benchmarks/pii_throughput.py [--docs 400] [--policy policies/default.yaml] [--workers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+BATCH = 128  # documents per Stage.process call (the demo policy's batch_size)
+
+
+def documents(n: int, seed: int = 0, size: int = 1000) -> list[str]:
+    """``n`` texts of about ``size`` characters, each joined from consecutive demo-corpus documents."""
+    from faker import Faker
+
+    from fmaudit.demo.corpus import make_document
+
+    rng, fake = random.Random(seed), Faker("en_US")
+    fake.seed_instance(seed)
+    out, i, parts = [], 0, []
+    while len(out) < n:
+        parts.append(make_document(i, rng, fake)[0]["text"])
+        i += 1
+        if sum(map(len, parts)) >= size:
+            out.append(" ".join(parts))
+            parts = []
+    return out
+
+
+def spans(results) -> list[tuple[int, int, str]]:
+    return sorted((r.start, r.end, r.entity_type) for r in results)
+
+
+def naive(settings, texts: list[str]) -> tuple[float, list]:
+    from fmaudit.nlp import presidio_analyzer
+    from fmaudit.pii.recognizers import build_recognizers
+
+    engine = presidio_analyzer(settings.spacy_model, settings.language)
+    for r in build_recognizers(settings.recognizers, settings.language):
+        engine.registry.add_recognizer(r)
+
+    def one(text):
+        return spans(engine.analyze(text=text, language=settings.language, entities=settings.all_entities(),
+                                    score_threshold=settings.score_threshold, allow_list=settings.allow_list or None))
+
+    for text in texts[:3]:
+        one(text)
+    t0 = time.perf_counter()
+    found = [one(text) for text in texts]
+    return time.perf_counter() - t0, found
+
+
+_ANALYZER = None
+
+
+def _init(settings) -> None:
+    global _ANALYZER
+    from fmaudit.pii.analyze import BatchAnalyzer
+
+    _ANALYZER = BatchAnalyzer(settings)
+    _ANALYZER.analyze(documents(3, seed=99))
+
+
+def _ready(_) -> bool:
+    time.sleep(1.0)  # holds this worker so that every worker starts (and loads its models) before timing
+    return True
+
+
+def _batch(texts: list[str]) -> list:
+    return [spans(r) for r in _ANALYZER.analyze(texts)]
+
+
+def stage_one_core(settings, texts: list[str]) -> tuple[float, list]:
+    _init(settings)
+    t0 = time.perf_counter()
+    found = [f for i in range(0, len(texts), BATCH) for f in _batch(texts[i:i + BATCH])]
+    return time.perf_counter() - t0, found
+
+
+def stage_workers(settings, texts: list[str], workers: int) -> tuple[float, list]:
+    import multiprocessing as mp
+
+    batches = [texts[i:i + BATCH // 2] for i in range(0, len(texts), BATCH // 2)]
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init,
+                             initargs=(settings,)) as pool:
+        list(pool.map(_ready, range(workers)))
+        t0 = time.perf_counter()
+        found = [f for batch in pool.map(_batch, batches) for f in batch]
+        return time.perf_counter() - t0, found
+
+
+def main() -> None:
+    from fmaudit.policy import load_policy
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--docs", type=int, default=400)
+    ap.add_argument("--policy", default=str(Path(__file__).resolve().parents[1] / "policies" / "default.yaml"))
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = ap.parse_args()
+    settings = next(s.settings for s in load_policy(args.policy).stages if s.name == "pii")
+    texts = documents(args.docs)
+    chars = sum(map(len, texts)) / len(texts)
+    print(f"{len(texts)} documents, {chars:.0f} characters on average; entities: {', '.join(settings.all_entities())}")
+
+    t_naive, ref = naive(settings, texts)
+    t_one, one = stage_one_core(settings, texts)
+    t_pool, pool = stage_workers(settings, texts, args.workers)
+    rates = {"naive": len(texts) / t_naive, "stage_1core": len(texts) / t_one, "stage_workers": len(texts) / t_pool}
+    same_one = sum(a == b for a, b in zip(ref, one)) / len(texts)
+    same_pool = sum(a == b for a, b in zip(ref, pool)) / len(texts)
+    print(f"naive presidio, per document, 1 process:   {rates['naive']:7.1f} docs/s")
+    print(f"pii stage analysis, 1 process:             {rates['stage_1core']:7.1f} docs/s  "
+          f"(x{rates['stage_1core'] / rates['naive']:.2f}, identical {same_one:.4f})")
+    print(f"pii stage analysis, {args.workers} worker processes:     {rates['stage_workers']:7.1f} docs/s  "
+          f"(x{rates['stage_workers'] / rates['naive']:.2f}, identical {same_pool:.4f})")
+    print(f"docs_s_naive={rates['naive']:.1f} docs_s_stage={rates['stage_workers']:.1f} workers={args.workers} "
+          f"ratio_1core={rates['stage_1core'] / rates['naive']:.2f} "
+          f"ratio={rates['stage_workers'] / rates['naive']:.2f} identical={min(same_one, same_pool):.4f}")
+
+
+if __name__ == "__main__":
+    main()
