@@ -83,14 +83,16 @@ def test_detoxify_end_to_end_matches_detoxify(tmp_path, tiny_detoxify):
     truth.write_text("".join(json.dumps({"kind": "toxic", "id": f"t{i}"}) + "\n" for i in range(4)))
     policy = write_policy(tmp_path / "p.yaml", [{"stage": "toxicity", "scorer": _scorer(ckpt, hf),
                                                   "thresholds": {"toxicity": 0.5, "insult": 0.5},
-                                                  "max_identity_removal_ratio": None}])
+                                                  "max_identity_removal_ratio": None,
+                                                  "min_precision": 0.9, "min_recall": 0.9}])
     out = tmp_path / "out"
     assert run_cli("filter", _corpus(tmp_path, docs), "--policy", policy, "--out", out, "--workers", "1",
-                   "--truth", truth, "--no-progress") == 0
+                   "--truth", truth, "--no-progress") == 0  # min_precision/recall checks pass
     assert {r["id"] for r in _rows(out / "dropped")} == {f"t{i}" for i in range(4)}
     report = json.loads((out / "reports" / "toxicity.json").read_text())
     m = report["metrics"]
     assert m["scorer"] == "detoxify" and m["precision"] == 1.0 and m["recall"] == 1.0
+    assert {c["name"] for c in report["checks"] if c["passed"]} >= {"precision", "recall"}
     assert report["details"]["by_label"]["drop"] == {"toxicity": 4} or sum(report["details"]["by_label"]["drop"].values()) == 4
     table = report["details"]["threshold_sensitivity"]["table"]["toxicity"]
     assert table["0.1"] >= table["0.5"] >= 4 and sum(report["details"]["score_histograms"]["insult"]["counts"]) == 10
@@ -150,6 +152,7 @@ def test_sentence_mode_removes_only_the_toxic_sentence(tiny_detoxify):
     assert kept["a"].meta["toxicity"]["removed_sentences"] == 1
     assert kept["c"].text == CLEAN[3] and [d.id for d, _ in res.dropped] == ["b"]  # nothing left: dropped
     assert stats.counters["sentences_removed"] == 2 and stats.counters["decision:trim"] == 1
+    assert stats.counters["ge:toxicity:0.9"] == stats.counters["ge:toxicity:0.1"] == 2  # max over sentences
 
 
 def test_long_documents_are_scored_in_windows(tiny_detoxify):

@@ -2,7 +2,8 @@
 
 Granularity ``document`` decides on the whole text (long texts are scored in windows: maximum over
 windows). Granularity ``sentence`` removes only the toxic sentences and keeps the rest; a document is
-split into sentences only where its whole-text score comes near a threshold (``sentence_screen``).
+split into sentences only where its whole-text score comes near a threshold (``sentence_screen``), and
+a split document's scores (histograms, sensitivity, side output) are the maximum over its sentences.
 
 Actions: ``drop`` (document mode: to ``dropped/``; sentence mode: the toxic sentences are cut out, and a
 document left empty is dropped), ``flag`` (kept, scores in ``meta.toxicity``), ``hold`` (to ``held/`` for
@@ -65,6 +66,11 @@ class ToxicitySettings(StageSettings):
     min_cascade_agreement: Optional[float] = Field(
         0.95, ge=0, le=1, description="Check (cascade): share of audited cleared texts that the full scorer also "
                                       "finds below every threshold.")
+
+    min_precision: Optional[float] = Field(None, ge=0, le=1, description="Check, when ground truth is given: "
+                                                                         "document-level precision at least this.")
+    min_recall: Optional[float] = Field(None, ge=0, le=1, description="Check, when ground truth is given: "
+                                                                      "document-level recall at least this.")
 
     @model_validator(mode="after")
     def _terms_file_exists(self) -> "ToxicitySettings":
@@ -136,7 +142,8 @@ class Toxicity(Stage):
         return [(label, s) for label, s, _ in sorted(hits, key=lambda h: -h[2])]
 
     def _toxic_sentences(self, docs: list[Document], doc_scores: np.ndarray, stats: StageStats) -> dict:
-        """Sentence mode: for each document, the (start, end, label, score) of its toxic sentences."""
+        """Sentence mode: for each document, the (start, end, label, score) of its toxic sentences. The
+        scores of a split document become the maximum over its sentences (what its decision rests on)."""
         screen = self.settings.sentence_screen
         todo = [i for i in range(len(docs)) if any(not np.isnan(doc_scores[i, j]) and doc_scores[i, j] >= screen * t
                                                    for j, _, t in self._columns)]
@@ -146,7 +153,9 @@ class Toxicity(Stage):
         if not pieces:
             return out
         sentences = self._score([docs[i].text[s:e] for i, s, e in pieces], stats, "sentence")
+        doc_scores[todo] = np.nan
         for (i, s, e), row in zip(pieces, sentences.values):
+            doc_scores[i] = np.fmax(doc_scores[i], row)
             hits = self._hits(row)
             if hits:
                 out[i].append((s, e, *hits[0]))

@@ -63,6 +63,10 @@ def build_report(stage, stats: StageStats, ctx: ReportContext) -> StageReport:
     truth = truth_metrics(ctx, stage.name)
     if truth:
         metrics.update({k: truth[k] for k in ("precision", "recall", "f1")})
+        for name, bound in (("precision", s.min_precision), ("recall", s.min_recall)):
+            if bound is not None and truth[name] is not None:
+                checks.append(Check.evaluate(name, round(truth[name], 4), bound, "min", "error",
+                                             f"document-level {name} against the ground truth's toxic documents"))
     details = {
         "scorer": s.scorer.model_dump(mode="json"),
         "thresholds": s.thresholds, "granularity": s.granularity, "action": s.action,
