@@ -53,6 +53,7 @@ def synthetic_corpus(folder: Path, tokens: int, vocab_words: int, seed: int = 0)
 def plain_loop(settings: TrainSettings, config, tokens: np.ndarray, device: str, warmup: int, steps: int) -> float:
     """The minimal loop: sequential batches, forward, backward, clip, AdamW step. Returns tokens/s."""
     model = build_model(config, settings.seed, device)
+    step_model = torch.compile(model) if settings.compile else model
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, betas=(settings.beta1, settings.beta2),
                             weight_decay=settings.weight_decay, fused=device.startswith("cuda"))
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(settings.precision)
@@ -66,7 +67,7 @@ def plain_loop(settings: TrainSettings, config, tokens: np.ndarray, device: str,
         i = step % n_batches
         x = torch.from_numpy(tokens[i * b * seq:(i + 1) * b * seq].reshape(b, seq).astype(np.int64)).to(device)
         with torch.autocast(device.split(":")[0], dtype=dtype, enabled=dtype is not None):
-            loss = model(input_ids=x, labels=x).loss
+            loss = step_model(input_ids=x, labels=x).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
         opt.step()
