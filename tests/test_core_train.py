@@ -115,6 +115,31 @@ def test_kill_and_resume_reproduces_the_loss_curve(lm_job, tmp_path):
     assert all(np.array_equal(wa[k].numpy(), wb[k].numpy()) for k in wa)
 
 
+def test_sigkill_mid_run_then_resume(lm_job, tmp_path):
+    """A real ``kill -9`` of ``fmaudit train`` once its first checkpoint exists; the same command resumes."""
+    import signal
+    import time
+
+    settings = tiny(max_steps=150, eval_interval=50, checkpoint_interval=10)
+    policy = tmp_path / "kill.yaml"
+    policy.write_text(yaml.safe_dump({"version": 1, "name": "kill", "train": settings.model_dump()}))
+    args = ["train", "--policy", policy, "--data", lm_job["job"], "--tokenizer", lm_job["tokenizer"],
+            "--out", tmp_path / "killed", "--no-progress"]
+    proc = subprocess.Popen([sys.executable, "-m", "fmaudit", *map(str, args)], cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not list((tmp_path / "killed" / "checkpoints").glob("step-*[0-9]")) and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL and not (tmp_path / "killed" / "model").exists()
+    assert run_cli(*args) == 0
+    train(settings, lm_job["job"], lm_job["tokenizer"], tmp_path / "whole", progress=False)
+    for split in ("train", "val"):
+        a, b = metrics(tmp_path / "whole", split), metrics(tmp_path / "killed", split)
+        assert [s for s, _ in a] == [s for s, _ in b]
+        np.testing.assert_allclose([x for _, x in b], [x for _, x in a], rtol=0, atol=1e-6)
+
+
 def test_resume_with_other_settings_is_refused(lm_job, tmp_path):
     train(tiny(max_steps=2, eval_interval=2), lm_job["job"], lm_job["tokenizer"], tmp_path / "run", stop_after=1,
           progress=False)
