@@ -5,6 +5,8 @@ the policy's ``pii`` section) calling ``analyze`` once per document, as presidio
 :class:`fmaudit.pii.analyze.BatchAnalyzer` on batches of documents (NER only, batched ``nlp.pipe``, lemmas only
 where context words are looked for, digit prefilter, numpy BLAS), first in this process on one core, then in
 one worker process per core as the pipeline runs it (steady state: models loaded before the clock starts).
+The three are timed in alternating rounds over slices of the documents, so a shared machine's load falls
+on all of them alike.
 ``identical`` is the share of documents whose findings (start, end, entity type) are exactly the naive ones.
 Documents are ~1 KB, made of consecutive demo-corpus documents (so about a third of the text carries PII).
 
@@ -49,7 +51,8 @@ def spans(results) -> list[tuple[int, int, str]]:
     return sorted((r.start, r.end, r.entity_type) for r in results)
 
 
-def naive(settings, texts: list[str]) -> tuple[float, list]:
+def naive_analyzer(settings):
+    """Presidio as documented: one AnalyzerEngine, ``analyze`` per document."""
     from fmaudit.nlp import presidio_analyzer
     from fmaudit.pii.recognizers import build_recognizers
 
@@ -57,15 +60,13 @@ def naive(settings, texts: list[str]) -> tuple[float, list]:
     for r in build_recognizers(settings.recognizers, settings.language):
         engine.registry.add_recognizer(r)
 
-    def one(text):
-        return spans(engine.analyze(text=text, language=settings.language, entities=settings.all_entities(),
-                                    score_threshold=settings.score_threshold, allow_list=settings.allow_list or None))
+    def run(texts: list[str]) -> list:
+        return [spans(engine.analyze(text=t, language=settings.language, entities=settings.all_entities(),
+                                     score_threshold=settings.score_threshold,
+                                     allow_list=settings.allow_list or None)) for t in texts]
 
-    for text in texts[:3]:
-        one(text)
-    t0 = time.perf_counter()
-    found = [one(text) for text in texts]
-    return time.perf_counter() - t0, found
+    run(documents(3, seed=99))
+    return run
 
 
 _ANALYZER = None
@@ -84,27 +85,66 @@ def _ready(_) -> bool:
     return True
 
 
-def _batch(texts: list[str]) -> list:
-    return [spans(r) for r in _ANALYZER.analyze(texts)]
+def _batch(texts: list[str]) -> tuple[float, list]:
+    """Findings of a batch, and the CPU seconds this process spent on it."""
+    c0 = time.process_time()
+    found = [spans(r) for r in _ANALYZER.analyze(texts)]
+    return time.process_time() - c0, found
 
 
-def stage_one_core(settings, texts: list[str]) -> tuple[float, list]:
-    _init(settings)
+def timed(fn, *args) -> tuple[float, float, list]:
+    """Wall seconds, CPU seconds (of whichever processes did the work) and result of ``fn(*args)``."""
     t0 = time.perf_counter()
-    found = [f for i in range(0, len(texts), BATCH) for f in _batch(texts[i:i + BATCH])]
-    return time.perf_counter() - t0, found
+    cpu, out = fn(*args)
+    return time.perf_counter() - t0, cpu, out
 
 
-def stage_workers(settings, texts: list[str], workers: int) -> tuple[float, list]:
+def _in_process(fn):
+    def run(part):
+        c0 = time.process_time()
+        out = fn(part)
+        return time.process_time() - c0, out
+    return run
+
+
+def _batches(part: list[str], size: int) -> list[list[str]]:
+    return [part[i:i + size] for i in range(0, len(part), size)]
+
+
+def _merge(results) -> tuple[float, list]:
+    cpu, found = 0.0, []
+    for c, f in results:
+        cpu += c
+        found.extend(f)
+    return cpu, found
+
+
+def compare(settings, texts: list[str], workers: int, rounds: int) -> dict:
+    """Seconds and findings of each way, measured in alternating rounds over slices of the documents, so that
+    load from other processes on a shared machine weighs on all three alike."""
     import multiprocessing as mp
 
-    batches = [texts[i:i + BATCH // 2] for i in range(0, len(texts), BATCH // 2)]
+    naive = naive_analyzer(settings)
+    _init(settings)
+    ways = {
+        "naive": _in_process(naive),
+        "stage_1core": lambda part: _merge(_batch(b) for b in _batches(part, BATCH)),
+        "stage_workers": lambda part: _merge(pool.map(_batch, _batches(part, BATCH // 2))),
+    }
+    seconds = {k: 0.0 for k in ways}
+    cpu = {k: 0.0 for k in ways}
+    found: dict[str, list] = {k: [] for k in ways}
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init,
                              initargs=(settings,)) as pool:
         list(pool.map(_ready, range(workers)))
-        t0 = time.perf_counter()
-        found = [f for batch in pool.map(_batch, batches) for f in batch]
-        return time.perf_counter() - t0, found
+        step = -(-len(texts) // rounds)
+        for lo in range(0, len(texts), step):
+            for name, fn in ways.items():
+                dt, dc, out = timed(fn, texts[lo:lo + step])
+                seconds[name] += dt
+                cpu[name] += dc
+                found[name].extend(out)
+    return {"seconds": seconds, "cpu": cpu, "found": found}
 
 
 def main() -> None:
@@ -114,16 +154,16 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=400)
     ap.add_argument("--policy", default=str(Path(__file__).resolve().parents[1] / "policies" / "default.yaml"))
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--rounds", type=int, default=4, help="alternations of the three measurements")
     args = ap.parse_args()
     settings = next(s.settings for s in load_policy(args.policy).stages if s.name == "pii")
     texts = documents(args.docs)
     chars = sum(map(len, texts)) / len(texts)
     print(f"{len(texts)} documents, {chars:.0f} characters on average; entities: {', '.join(settings.all_entities())}")
 
-    t_naive, ref = naive(settings, texts)
-    t_one, one = stage_one_core(settings, texts)
-    t_pool, pool = stage_workers(settings, texts, args.workers)
-    rates = {"naive": len(texts) / t_naive, "stage_1core": len(texts) / t_one, "stage_workers": len(texts) / t_pool}
+    res = compare(settings, texts, args.workers, args.rounds)
+    rates = {k: len(texts) / v for k, v in res["seconds"].items()}
+    ref, one, pool = (res["found"][k] for k in ("naive", "stage_1core", "stage_workers"))
     same_one = sum(a == b for a, b in zip(ref, one)) / len(texts)
     same_pool = sum(a == b for a, b in zip(ref, pool)) / len(texts)
     print(f"naive presidio, per document, 1 process:   {rates['naive']:7.1f} docs/s")
@@ -131,8 +171,12 @@ def main() -> None:
           f"(x{rates['stage_1core'] / rates['naive']:.2f}, identical {same_one:.4f})")
     print(f"pii stage analysis, {args.workers} worker processes:     {rates['stage_workers']:7.1f} docs/s  "
           f"(x{rates['stage_workers'] / rates['naive']:.2f}, identical {same_pool:.4f})")
+    cpu_ratio = res["cpu"]["naive"] / res["cpu"]["stage_1core"]
+    print(f"CPU seconds per document: naive {res['cpu']['naive'] / len(texts) * 1e3:.1f} ms, stage "
+          f"{res['cpu']['stage_1core'] / len(texts) * 1e3:.1f} ms (x{cpu_ratio:.2f}; load-independent: with N free "
+          f"cores the stage's N workers reach about N times that)")
     print(f"docs_s_naive={rates['naive']:.1f} docs_s_stage={rates['stage_workers']:.1f} workers={args.workers} "
-          f"ratio_1core={rates['stage_1core'] / rates['naive']:.2f} "
+          f"ratio_1core={rates['stage_1core'] / rates['naive']:.2f} cpu_ratio={cpu_ratio:.2f} "
           f"ratio={rates['stage_workers'] / rates['naive']:.2f} identical={min(same_one, same_pool):.4f}")
 
 

@@ -77,8 +77,7 @@ def _covered(start: int, end: int, spans: list[tuple[int, int]], text_chars: str
     return all(inside[i] or (text_chars is not None and text_chars[i].isspace()) for i in range(end - start))
 
 
-def evaluate(truth_path: Path, out_dir: Path) -> dict:
-    """Recall per injected entity type (and overall) and precision per found type, from a finished run."""
+def _found_and_truth(truth_path: Path, out_dir: Path):
     out_dir = Path(out_dir)
     if not (out_dir / LEDGER_DIR).is_dir():
         raise InputError(f"{out_dir}: no {LEDGER_DIR}/ folder (the pii stage writes its ledger only with a key; "
@@ -88,7 +87,19 @@ def evaluate(truth_path: Path, out_dir: Path) -> dict:
     for row in iter_rows(out_dir / LEDGER_DIR):
         found[row["id"]].extend((it["start"], it["end"], row["entity_type"]) for it in row["items"])
     truth = {doc: rows for doc, rows in load_truth(truth_path).items() if doc in seen}
+    return seen, found, truth
 
+
+def missed_items(truth_path: Path, out_dir: Path) -> list[dict]:
+    """The ground-truth rows (values included: for tests, never for reports) the stage did not anonymize."""
+    _, found, truth = _found_and_truth(truth_path, out_dir)
+    return [r for doc, rows in truth.items() for r in rows
+            if not _covered(r["start"], r["end"], [(s, e) for s, e, _ in found.get(doc, [])], r.get("value"))]
+
+
+def evaluate(truth_path: Path, out_dir: Path) -> dict:
+    """Recall per injected entity type (and overall) and precision per found type, from a finished run."""
+    seen, found, truth = _found_and_truth(truth_path, out_dir)
     per_type: dict[str, dict[str, int]] = defaultdict(lambda: {"n": 0, "found": 0, "typed": 0})
     for doc, rows in truth.items():
         spans = found.get(doc, [])

@@ -84,7 +84,8 @@ class PiiStage(Stage):
             stats.add(f"docs_with:{t}")
         stats.add("docs_touched")
         stats.add("pii_chars", sum(s.end - s.start for s in spans))
-        stats.sample("anonymized", id=doc.id, text=text[:300])
+        first = spans[0].start  # text before the first finding is unchanged: show it rewritten, in context
+        stats.sample("anonymized", id=doc.id, text=text[max(0, first - 60):first + 160])
         return Document(doc.id, text, {**doc.meta, "pii": counts})
 
     def _drop_reason(self, doc: Document, spans, stats: StageStats) -> Optional[str]:
