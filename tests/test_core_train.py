@@ -94,8 +94,9 @@ def test_train_report(overfit_run, lm_job):
     assert report["details"]["model_config"]["model_type"] == "llama"
 
 
-def test_kill_and_resume_reproduces_the_loss_curve(lm_job, tmp_path):
-    settings = tiny()
+@pytest.mark.parametrize("preset", ["llama-tiny", "gpt2-tiny"])
+def test_kill_and_resume_reproduces_the_loss_curve(preset, lm_job, tmp_path):
+    settings = tiny(model={"preset": preset})
     whole = train(settings, lm_job["job"], lm_job["tokenizer"], tmp_path / "whole", progress=False)
     # Stop after step 6 (between the checkpoints at 4 and 8: the stop writes its own), as a killed run would
     # leave it; and again from a checkpoint with later metric rows that the resumed run must drop.

@@ -307,7 +307,14 @@ def _load_weights(path: Path, model, s: TrainSettings) -> dict:
         raise UsageError(f"{path.parent.parent}: holds a run with other train settings; resume with the same "
                          "policy, or train into a new --out")
     weights = load_file(str(path / "model.safetensors"), device=str(next(model.parameters()).device))
-    model.load_state_dict(weights, strict=False)  # tied weights are saved once
+    loaded = model.load_state_dict(weights, strict=False)  # tied weights are saved once
+    by_storage: dict[int, list[str]] = {}
+    for name, p in model.named_parameters(remove_duplicate=False):
+        by_storage.setdefault(p.data_ptr(), []).append(name)
+    tied = {n for names in by_storage.values() if len(names) > 1 for n in names}
+    if set(loaded.missing_keys) - tied or loaded.unexpected_keys:
+        bad = sorted(set(loaded.missing_keys) - tied) or sorted(loaded.unexpected_keys)
+        raise InputError(f"{path}: checkpoint weights do not fit the model (e.g. {bad[0]})")
     return saved
 
 
