@@ -152,6 +152,22 @@ def test_resume_with_other_settings_is_refused(lm_job, tmp_path):
     assert code == 2
 
 
+def test_bad_inputs_exit_2(lm_job, tmp_path):
+    policy = tmp_path / "p.yaml"
+    policy.write_text(yaml.safe_dump({"version": 1, "name": "p", "train": tiny(max_steps=1).model_dump()}))
+    common = ["train", "--policy", policy, "--out", tmp_path / "run", "--no-progress"]
+    assert run_cli(*common, "--data", tmp_path / "nothing", "--tokenizer", lm_job["tokenizer"]) == 2
+    assert run_cli(*common, "--data", lm_job["job"], "--tokenizer", tmp_path) == 2
+    no_train = tmp_path / "no_train.yaml"
+    no_train.write_text("version: 1\nname: x\n")
+    assert run_cli("train", "--policy", no_train, "--data", lm_job["job"], "--tokenizer", lm_job["tokenizer"],
+                   "--out", tmp_path / "run") == 2
+    too_long = tmp_path / "long.yaml"
+    too_long.write_text(yaml.safe_dump({"version": 1, "name": "l", "train": tiny(max_steps=1, seq_len=100_000).model_dump()}))
+    assert run_cli("train", "--policy", too_long, "--data", lm_job["job"], "--tokenizer", lm_job["tokenizer"],
+                   "--out", tmp_path / "run2", "--no-progress") == 2
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

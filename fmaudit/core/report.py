@@ -77,11 +77,10 @@ def write_train_report(run: Path, settings, policy, config, n_params: int, token
         "checkpoint": str(run / "model"),
     }
     section = settings.model_dump(exclude_defaults=True)
+    documents = sum(token_meta["documents"].values())  # all used: details.data says which were held out
     report = make_report("train", new_run_id(), started_at, policy=policy, section=section,
                          inputs=lineage(data_dir, tokenizer_dir),
-                         counts={"in": sum(token_meta["documents"].values()), "kept": token_meta["documents"]["train"],
-                                 "dropped": {}, "held": {"held_out_for_evaluation": token_meta["documents"]["val"]},
-                                 "quarantined": 0},
+                         counts={"in": documents, "kept": documents, "dropped": {}, "quarantined": 0},
                          metrics=metrics, checks=checks, details=details, plots=[PLOT], timings={"wall_s": wall_s})
     write_report(reports_dir, report)
     return report
