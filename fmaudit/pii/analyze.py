@@ -42,13 +42,12 @@ def _lazy_artifacts_class():
     class LazyArtifacts(NlpArtifacts):
         """NlpArtifacts whose lemmas and keywords are computed only where presidio reads them."""
 
-        def __init__(self, doc, nlp_engine, language: str, lemma_pipes):
+        def __init__(self, doc, text: str, nlp_engine, language: str, lemma_pipes):
             scores = nlp_engine._get_scores_for_entities(doc)
             self.entities, self.scores = nlp_engine._get_updated_entities(nlp_engine._get_entities(doc), scores)
             # token texts and offsets as plain lists: presidio only reads their lengths and offsets, and
             # building spaCy Token objects for every token of every text costs more than the rest
             starts_lengths = doc.to_array(["IDX", "LENGTH"]).tolist() if len(doc) else []
-            text = doc.text
             self.tokens = [text[i:i + n] for i, n in starts_lengths]
             self.tokens_indices = [i for i, _ in starts_lengths]
             self.nlp_engine = nlp_engine
@@ -107,7 +106,12 @@ class BatchAnalyzer:
         self._check_entities()
         self.nlp = self.engine.nlp_engine.nlp[settings.language]
         ner = self.nlp.get_pipe("ner") if "ner" in self.nlp.pipe_names else None
-        mapping = self.engine.nlp_engine.ner_model_configuration.model_to_presidio_entity_mapping
+        ner_config = self.engine.nlp_engine.ner_model_configuration
+        mapping = ner_config.model_to_presidio_entity_mapping
+        # NER labels presidio has no type for (CARDINAL, ...) can never be asked for; ignoring them spares a
+        # logged warning per entity per text
+        ner_config.labels_to_ignore = list(ner_config.labels_to_ignore) + [
+            label for label in (ner.labels if ner else ()) if label not in mapping]
         ner_types = {mapping.get(label, label) for label in (ner.labels if ner else ())} & set(self.entities)
         self.ner = ner if ner_types else None
         self.lemma_pipes = [self.nlp.get_pipe(p) for p in LEMMA_COMPONENTS if p in self.nlp.pipe_names]
@@ -163,7 +167,7 @@ class BatchAnalyzer:
         for (i, chunk, piece), doc in zip(pieces, docs):
             entities = self.entities_for(piece)
             if entities:
-                artifacts = self._artifacts(doc, self.engine.nlp_engine, self.language, self.lemma_pipes)
+                artifacts = self._artifacts(doc, piece, self.engine.nlp_engine, self.language, self.lemma_pipes)
                 jobs.append((i, chunk, piece, entities, artifacts))
         # First pass records which lemmas the context enhancer reads; they are tagged in one batch; the
         # documents that read any are analyzed again with them.
