@@ -7,9 +7,13 @@ is toxic), or a real one: set FMAUDIT_DETOXIFY_CHECKPOINT and FMAUDIT_DETOXIFY_C
 huggingface_config_path). Decisions: a document is toxic when any label scores >= --threshold.
 
 Configurations of the stage: ``exact`` (length-sorted token-budget batches, windows, inference mode),
-``int8`` (the same plus int8 dynamic quantization), and ``cascade`` (profanity-check clears plainly clean
-documents; the rest go to the int8 model). ``ratio``/``agreement`` on the last line are those of ``int8``,
-the fastest configuration that keeps the model for every document.
+``int8`` (the same plus int8 dynamic quantization), ``int8_recheck`` (int8, with windows scoring within
+``--margin`` of a threshold scored again by the unquantized model), and ``cascade`` (profanity-check
+clears plainly clean documents; the rest go to ``int8_recheck``). ``ratio``/``agreement`` on the last
+line are those of the fastest configuration that keeps the model for every document (not the cascade)
+with at least 99% identical decisions (``config=`` names it; ``exact`` if none reaches 99%); every
+configuration's figures follow. Random weights are a hard case for int8: their document representations
+differ little, so quantization noise moves scores by a large share of their spread.
 
     python benchmarks/toxicity_throughput.py [--docs 64] [--threads N]
 """
@@ -111,11 +115,12 @@ def interleaved(runners: dict, docs, round_docs: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--docs", type=int, default=64, help="documents (default 64: a few minutes on 2 busy cores)")
+    ap.add_argument("--docs", type=int, default=48, help="documents (default 48: a few minutes on 2 busy cores)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads for both (default: torch's default)")
     ap.add_argument("--threshold", type=float, default=0.5)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--round", type=int, default=16, help="documents per interleaved round")
+    ap.add_argument("--round", type=int, default=24, help="documents per interleaved round")
+    ap.add_argument("--margin", type=float, default=0.1, help="recheck_margin of the int8_recheck configuration")
     args = ap.parse_args()
     import torch
     from fmaudit.detox import LABEL_NAMES, load_checkpoint
@@ -131,8 +136,9 @@ def main() -> None:
     print(f"model: {what}; {len(docs)} documents, {sum(map(len, texts)) / len(texts):.0f} characters on average; "
           f"torch threads {threads}; toxic when any of {len(labels)} labels >= {args.threshold}", flush=True)
     configs = {"exact": detox, "int8": {**detox, "quantize": True},
-               "cascade": {"name": "cascade", "full": {**detox, "quantize": True}, "clear_below": 0.05,
-                           "audit_fraction": 0.0}}
+               "int8_recheck": {**detox, "quantize": True, "recheck_margin": args.margin},
+               "cascade": {"name": "cascade", "full": {**detox, "quantize": True, "recheck_margin": args.margin},
+                           "clear_below": 0.05, "audit_fraction": 0.0}}
     runners = {"naive": Naive(ckpt, hf, args.threshold),
                **{k: StageRunner(v, args.threshold, labels) for k, v in configs.items()}}
     from fmaudit.reports.anonymize import scrub
@@ -147,11 +153,11 @@ def main() -> None:
     for k, (d, w) in rows.items():
         print(f"{k:8s}: {len(docs) / w:6.2f} docs/s  ratio {ratio[k]:5.2f}  decision agreement {agree[k]:.4f}  "
               f"toxic {d.mean():.2f}")
-    print(f"ratio={ratio['int8']:.2f} agreement={agree['int8']:.4f} ratio_exact={ratio['exact']:.2f} "
-          f"agreement_exact={agree['exact']:.4f} ratio_cascade={ratio['cascade']:.2f} "
-          f"agreement_cascade={agree['cascade']:.4f} naive_docs_s={len(docs) / naive_s:.3f} "
-          f"int8_docs_s={len(docs) / rows['int8'][1]:.3f} docs={len(docs)} threads={threads}")
-
+    keeping = [k for k in ("exact", "int8", "int8_recheck") if agree[k] >= 0.99]
+    best = max(keeping, key=lambda k: ratio[k]) if keeping else "exact"
+    extra = " ".join(f"ratio_{k}={ratio[k]:.2f} agreement_{k}={agree[k]:.4f}" for k in configs)
+    print(f"ratio={ratio[best]:.2f} agreement={agree[best]:.4f} config={best} {extra} "
+          f"naive_docs_s={len(docs) / naive_s:.3f} docs={len(docs)} threads={threads}")
 
 if __name__ == "__main__":
     main()

@@ -152,16 +152,26 @@ class DetoxifyScorer(Scorer):
             torch.set_num_threads(settings.threads)
         model, self.tokenizer, self.labels = build_model(load_checkpoint(self.checkpoint, settings.trusted),
                                                          settings, self.checkpoint)
+        self.full_model = None  # the unquantized model, kept for re-checks near thresholds
         if settings.quantize:
+            if settings.recheck_margin > 0:
+                self.full_model = model.to(settings.device)
             model = quantize_int8(model)
         self.model = model.to(settings.device)
         self.max_len = model_max_length(self.tokenizer, model.config)
         self.prefix, self.suffix = special_tokens(self.tokenizer)
         self.counts: dict[str, int] = {}
+        self._focus: Optional[tuple[np.ndarray, np.ndarray]] = None
+
+    def set_thresholds(self, thresholds: dict[str, float]) -> None:
+        """Thresholds the caller decides with; with ``recheck_margin``, int8 scores near them are re-checked."""
+        cols = [j for j, label in enumerate(self.labels) if label in thresholds]
+        self._focus = (np.array(cols), np.array([thresholds[self.labels[j]] for j in cols], dtype=np.float32))
 
     def describe(self) -> dict:
         return {"name": self.name, "labels": list(self.labels), "model_type": self.settings.model_type,
                 "checkpoint": str(self.checkpoint), "quantize": self.settings.quantize,
+                "recheck_margin": self.settings.recheck_margin,
                 "max_length": self.max_len, "window_overlap": self.settings.window_overlap}
 
     def windows(self, texts: Sequence[str]) -> list[tuple[int, list[int]]]:
@@ -177,26 +187,44 @@ class DetoxifyScorer(Scorer):
         return out
 
     def score(self, texts: Sequence[str]) -> np.ndarray:
-        import torch
-
         scores = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         if not texts:
             return scores
         wins = self.windows(texts)
-        per_text = np.bincount([w[0] for w in wins], minlength=len(texts))
-        self.counts["windows"] = self.counts.get("windows", 0) + len(wins)
-        self.counts["multi_window_texts"] = self.counts.get("multi_window_texts", 0) + int((per_text > 1).sum())
-        order = sorted(range(len(wins)), key=lambda k: len(wins[k][1]))
-        with torch.inference_mode():
-            for batch in token_budget_batches(order, [len(w[1]) for w in wins], self.settings.batch_tokens,
-                                              self.settings.max_batch):
-                enc = self.tokenizer.pad({"input_ids": [wins[k][1] for k in batch]}, return_tensors="pt")
-                logits = self.model(**{k: v.to(self.settings.device) for k, v in enc.items()})[0]
-                probs = torch.sigmoid(logits.float()).cpu().numpy()
-                for row, k in zip(probs, batch):
-                    i = wins[k][0]
-                    np.maximum(scores[i], row, out=scores[i])
+        owner = np.array([w[0] for w in wins])
+        per_text = np.bincount(owner, minlength=len(texts))
+        self._count("windows", len(wins))
+        self._count("multi_window_texts", int((per_text > 1).sum()))
+        probs = self._forward(self.model, [w[1] for w in wins])
+        if self.full_model is not None and self._focus is not None and len(self._focus[0]):
+            cols, thresholds = self._focus
+            near = np.flatnonzero((np.abs(probs[:, cols] - thresholds) < self.settings.recheck_margin).any(axis=1))
+            if len(near):
+                probs[near] = self._forward(self.full_model, [wins[k][1] for k in near])
+            self._count("rechecked_windows", len(near))
+        np.maximum.at(scores, owner, probs)
         return scores
+
+    def _count(self, key: str, n: int) -> None:
+        self.counts[key] = self.counts.get(key, 0) + n
+
+    def _forward(self, model, windows: list[list[int]]) -> np.ndarray:
+        """Sigmoid scores of each window: repeated windows scored once, the rest sorted by length and
+        batched up to the token budget."""
+        import torch
+
+        first: dict[tuple, int] = {}
+        source = [first.setdefault(tuple(w), k) for k, w in enumerate(windows)]
+        self._count("repeated_windows", len(windows) - len(first))
+        out = np.zeros((len(windows), len(self.labels)), dtype=np.float32)
+        order = sorted(first.values(), key=lambda k: len(windows[k]))
+        with torch.inference_mode():
+            for batch in token_budget_batches(order, [len(w) for w in windows], self.settings.batch_tokens,
+                                              self.settings.max_batch):
+                enc = self.tokenizer.pad({"input_ids": [windows[k] for k in batch]}, return_tensors="pt")
+                logits = model(**{k: v.to(self.settings.device) for k, v in enc.items()})[0]
+                out[batch] = torch.sigmoid(logits.float()).cpu().numpy()
+        return out[source]
 
 
 def token_budget_batches(order: list[int], lengths: list[int], budget: int, max_batch: int) -> list[list[int]]:

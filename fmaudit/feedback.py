@@ -58,6 +58,9 @@ class DetoxifySettings(_Strict):
                                                               "(a text's score is the maximum over its windows).")
     quantize: bool = Field(False, description="int8 dynamic quantization of the Linear layers (CPU only; faster, "
                                               "scores move slightly: measure agreement with the benchmark).")
+    recheck_margin: float = Field(0.0, ge=0, le=1, description="With quantize: windows whose int8 score is within "
+                                                               "this of a decision threshold are scored again by the "
+                                                               "unquantized model (kept in memory too). 0: off.")
 
     @model_validator(mode="after")
     def _paths_exist(self) -> "DetoxifySettings":
@@ -120,6 +123,9 @@ class Scorer(ABC):
         """What ran, for reports."""
         return {"name": self.name, "labels": list(self.labels)}
 
+    def set_thresholds(self, thresholds: dict[str, float]) -> None:
+        """The thresholds the caller decides with (a scorer may spend more care near them). Default: unused."""
+
     def pop_counts(self) -> dict[str, int]:
         """Work counters since the last call (e.g. ``windows`` scored), then reset."""
         counts, self.counts = getattr(self, "counts", {}), {}
@@ -162,6 +168,9 @@ class CascadeScorer(Scorer):
         if len(todo):
             values[todo] = self.full.score([texts[i] for i in todo])
         return ScoreBatch(values, cleared, audited)
+
+    def set_thresholds(self, thresholds: dict[str, float]) -> None:
+        self.full.set_thresholds(thresholds)
 
     def pop_counts(self) -> dict[str, int]:
         counts = self.fast.pop_counts()

@@ -146,13 +146,15 @@ def test_sentence_mode_removes_only_the_toxic_sentence(tiny_detoxify):
     stage = _stage(scorer=_scorer(ckpt, hf), granularity="sentence", sentence_screen=0.0)
     text = f"{CLEAN[0]} {TOXIC[0]} {CLEAN[1]}\n{CLEAN[2]}"
     stats = StageStats()
-    res = stage.process([Document("a", text), Document("b", TOXIC[1]), Document("c", CLEAN[3])], stats)
+    res = stage.process([Document("a", text), Document("b", TOXIC[1]), Document("c", CLEAN[3]),
+                         Document("a2", text)], stats)
     kept = {d.id: d for d in res.kept}
-    assert kept["a"].text == f"{CLEAN[0]} {CLEAN[1]}\n{CLEAN[2]}"
+    assert kept["a"].text == kept["a2"].text == f"{CLEAN[0]} {CLEAN[1]}\n{CLEAN[2]}"
+    assert stats.counters["repeated_windows"] == 1 + 4  # the copy of "a" is scored once, whole and per sentence
     assert kept["a"].meta["toxicity"]["removed_sentences"] == 1
     assert kept["c"].text == CLEAN[3] and [d.id for d, _ in res.dropped] == ["b"]  # nothing left: dropped
-    assert stats.counters["sentences_removed"] == 2 and stats.counters["decision:trim"] == 1
-    assert stats.counters["ge:toxicity:0.9"] == stats.counters["ge:toxicity:0.1"] == 2  # max over sentences
+    assert stats.counters["sentences_removed"] == 3 and stats.counters["decision:trim"] == 2
+    assert stats.counters["ge:toxicity:0.9"] == stats.counters["ge:toxicity:0.1"] == 3  # max over sentences
 
 
 def test_long_documents_are_scored_in_windows(tiny_detoxify):
@@ -173,6 +175,17 @@ def test_long_documents_are_scored_in_windows(tiny_detoxify):
     stats = StageStats()
     res = stage.process([Document("long", text)], stats)
     assert [d.id for d, _ in res.dropped] == ["long"] and stats.counters["multi_window_texts"] == 1
+
+
+def test_int8_rechecks_windows_near_thresholds(tiny_detoxify):
+    ckpt, hf = tiny_detoxify
+    texts = [f"{c} {t}" for c, t in zip(CLEAN, TOXIC)] + CLEAN
+    exact = _stage(scorer=_scorer(ckpt, hf)).scorer.score(texts)
+    int8 = _stage(scorer=_scorer(ckpt, hf, quantize=True)).scorer
+    assert np.abs(int8.score(texts) - exact).max() < 0.1
+    rechecked = _stage(scorer=_scorer(ckpt, hf, quantize=True, recheck_margin=1.0)).scorer  # margin 1: every window
+    np.testing.assert_allclose(rechecked.score(texts), exact, atol=1e-6)
+    assert rechecked.pop_counts()["rechecked_windows"] == len(texts)
 
 
 def test_hold_and_flag_actions(tiny_detoxify):

@@ -107,6 +107,7 @@ class Toxicity(Stage):
 
         self.scorer = make_scorer(self.settings.scorer)
         self._check_labels(self.scorer.labels)
+        self.scorer.set_thresholds(self.settings.thresholds)
         self._columns = [(j, label, self.settings.thresholds[label]) for j, label in enumerate(self.scorer.labels)
                          if label in self.settings.thresholds]
         self.matcher = IdentityMatcher(load_terms(self.settings.identity_terms_file, self.settings.identity_terms))

@@ -39,6 +39,8 @@ def build_report(stage, stats: StageStats, ctx: ReportContext) -> StageReport:
         "docs_split_into_sentences": c.get("docs_split", 0),
         "windows": c.get("windows", 0),
         "multi_window_texts": c.get("multi_window_texts", 0),
+        "int8_rechecked_windows": c.get("rechecked_windows", 0),
+        "repeated_windows": c.get("repeated_windows", 0),
     }
     checks: list[Check] = []
     if s.scorer.name == "cascade":
