@@ -19,7 +19,7 @@ from typing import Iterator
 
 import numpy as np
 
-from fmaudit.corpus import expand_inputs, read_documents, sha256_file
+from fmaudit.corpus import expand_inputs, read_documents
 from fmaudit.errors import InputError
 
 ENCODE_BATCH = 256
@@ -43,12 +43,12 @@ def data_folder(path: str | os.PathLike) -> Path:
 
 def tokenize_corpus(data_dir: str | os.PathLike, tokenizer, out_dir: str | os.PathLike, holdout_fraction: float) -> dict:
     """Tokenize the documents of ``data_dir`` into ``out_dir/{train,val}.bin`` (reused when already there
-    for the same data and tokenizer). Returns the metadata."""
+    for the same data files, by name, size and modification time, and the same tokenizer). Returns the metadata."""
     data = data_folder(data_dir)
     out = Path(out_dir)
     files = expand_inputs([data])
     identity = {
-        "data": [{"path": str(f), "sha256": sha256_file(f)} for f in files],
+        "data": [{"path": str(f), "bytes": f.stat().st_size, "mtime_ns": f.stat().st_mtime_ns} for f in files],
         "tokenizer": hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode()).hexdigest(),
         "holdout_fraction": holdout_fraction,
     }
