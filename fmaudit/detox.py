@@ -15,8 +15,6 @@ int8 dynamic quantization). A text of at most one window gets exactly Detoxify's
 
 from __future__ import annotations
 
-import logging
-import os
 import pickle
 import warnings
 from pathlib import Path
@@ -37,7 +35,6 @@ RELEASE_URLS = {
     "unbiased-small": "v0.1.2/unbiased-albert-c8519128.ckpt",
 }
 DOWNLOAD_URL = "https://github.com/unitaryai/detoxify/releases/download/"
-log = logging.getLogger(__name__)
 
 
 def hub_cache_path(model_type: str) -> Path:

@@ -4,7 +4,6 @@ windows, actions, the cascade, and the identity-term removal-rate check."""
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 
 import numpy as np
