@@ -36,5 +36,11 @@ def test_quick_demo(tmp_path, capsys):
     assert "accounting_identity" in printed and "checks: PASSED" in printed
     summary = json.loads((out / "filtered" / "reports" / "summary.json").read_text())
     assert summary["passed"]
-    # a second demo run replaces the first
-    assert run_cli("demo", "--quick", "--out", out) == 0
+
+
+def test_demo_refuses_a_folder_it_did_not_make(tmp_path, capsys):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    assert run_cli("demo", "--quick", "--out", tmp_path / "mine") == 2
+    assert "not made by `fmaudit demo`" in capsys.readouterr().err
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
