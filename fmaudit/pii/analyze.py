@@ -5,7 +5,8 @@ NER) on every text. Presidio uses just two things from it: NER entities (PERSON 
 and lemmas (only to look for context words around a pattern match). So here:
 
 * texts are tokenized, and only spaCy's ``ner`` (which has its own tok2vec in the en_core_web_*
-  models) runs, batched through ``pipe``, and only when an entity type asked for comes from NER;
+  models) runs, batched through ``pipe``, only when an entity type asked for comes from NER, and only
+  around the words that can be part of a name (:mod:`fmaudit.pii.ner_focus`, ``ner_focus``);
 * context words are looked up only for findings still below the score threshold (the others are
   reported either way), and the lemmas that needs are computed for the few tokens the lookup reads
   (:mod:`fmaudit.pii.lemmas`);
@@ -25,15 +26,23 @@ from typing import Iterable
 
 from fmaudit.pii.chunks import plan_chunks
 from fmaudit.pii.lemmas import KeywordTest, WindowLemmas, prefetch
+from fmaudit.pii.ner_focus import NAME_TYPES, focused_ner, function_words
 from fmaudit.pii.recognizers import DIGIT_RUN, build_recognizers, focus_phone_recognizers
 from fmaudit.pii.settings import PiiSettings
 
 LEMMA_COMPONENTS = ("tok2vec", "tagger", "attribute_ruler", "lemmatizer")
+NER_MARGIN = 10  # tokens of context around a possible name (the NER model reads about four either way)
 # Entity types whose recognizers cannot match a text with fewer digits than this: in total ("digits"),
 # or in one run of digits separated by at most three of " ().-/+" ("run").
 MIN_DIGITS = {"PHONE_NUMBER": ("run", 5), "CREDIT_CARD": ("run", 12), "US_SSN": ("run", 9),
               "IBAN_CODE": ("digits", 2), "US_BANK_NUMBER": ("digits", 8), "US_PASSPORT": ("digits", 8),
               "UK_NHS": ("digits", 10), "IP_ADDRESS": ("digits", 2)}
+
+
+def token_texts(doc, text: str) -> tuple[list[str], list[int]]:
+    """The texts and start offsets of ``doc``'s tokens, without making a spaCy Token object for each."""
+    starts_lengths = doc.to_array(["IDX", "LENGTH"]).tolist() if len(doc) else []
+    return [text[i:i + n] for i, n in starts_lengths], [i for i, _ in starts_lengths]
 
 
 def _lazy_artifacts_class():
@@ -47,9 +56,7 @@ def _lazy_artifacts_class():
             self.entities, self.scores = nlp_engine._get_updated_entities(nlp_engine._get_entities(doc), scores)
             # token texts and offsets as plain lists: presidio only reads their lengths and offsets, and
             # building spaCy Token objects for every token of every text costs more than the rest
-            starts_lengths = doc.to_array(["IDX", "LENGTH"]).tolist() if len(doc) else []
-            self.tokens = [text[i:i + n] for i, n in starts_lengths]
-            self.tokens_indices = [i for i, _ in starts_lengths]
+            self.tokens, self.tokens_indices = token_texts(doc, text)
             self.nlp_engine = nlp_engine
             self.language = language
             self.lemmas = WindowLemmas(doc, lemma_pipes)
@@ -114,6 +121,7 @@ class BatchAnalyzer:
             label for label in (ner.labels if ner else ()) if label not in mapping]
         ner_types = {mapping.get(label, label) for label in (ner.labels if ner else ())} & set(self.entities)
         self.ner = ner if ner_types else None
+        self.words = function_words(self.nlp) if settings.ner_focus and ner_types <= NAME_TYPES else None
         self.lemma_pipes = [self.nlp.get_pipe(p) for p in LEMMA_COMPONENTS if p in self.nlp.pipe_names]
         if settings.fast_gemm:
             for component in ([self.ner] if self.ner else []) + self.lemma_pipes:
@@ -144,11 +152,16 @@ class BatchAnalyzer:
             out.append(e)
         return out
 
-    def _run_ner(self, docs: list) -> None:
+    def _run_ner(self, docs: list, texts: list[str]) -> None:
         """Set ``doc.ents`` of each tokenized doc."""
-        if self.ner is not None:
-            for _ in self.ner.pipe(docs, batch_size=self.settings.nlp_batch_size):
-                pass
+        if self.ner is None:
+            return
+        if self.words is not None:
+            tokens = [token_texts(doc, text)[0] for doc, text in zip(docs, texts)]
+            focused_ner(self.ner, docs, tokens, self.words, NER_MARGIN, self.settings.nlp_batch_size)
+            return
+        for _ in self.ner.pipe(docs, batch_size=self.settings.nlp_batch_size):
+            pass
 
     def analyze(self, texts: Iterable[str]) -> list[list]:
         """For each text, its presidio ``RecognizerResult`` list (offsets into that text)."""
@@ -162,7 +175,7 @@ class BatchAnalyzer:
         pieces = [(i, chunk, text[chunk.start:chunk.end]) for i, text in enumerate(texts)
                   for chunk in plan_chunks(text, self.settings.chunk_chars, self.settings.chunk_overlap)]
         docs = [self.nlp.make_doc(piece) for _, _, piece in pieces]
-        self._run_ner(docs)
+        self._run_ner(docs, [piece for _, _, piece in pieces])
         jobs = []
         for (i, chunk, piece), doc in zip(pieces, docs):
             entities = self.entities_for(piece)

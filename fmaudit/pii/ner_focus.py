@@ -1,0 +1,73 @@
+"""Running spaCy's NER only around the words that can start a name.
+
+PERSON (and LOCATION, ORGANIZATION, NRP) entities are proper nouns: the small English models tag
+practically nothing as a name that holds no capitalized word. A capitalized word is a *candidate*
+unless it opens a sentence and is a stop word ("The", "When", "Our") or is "I" (the model does tag
+other sentence-initial nouns as names now and then: "Mulch keeps the roots cool").
+The NER model decides a token from about four tokens on either side (its tok2vec's receptive field)
+and the token before, so NER runs on windows of ``margin`` tokens around the candidates and keeps the
+entities at least ``RELIABLE`` tokens from a window's cuts. Texts whose windows cover most of them are run whole. The benchmark
+(``benchmarks/pii_throughput.py``) measures how often this changes what presidio finds.
+"""
+
+from __future__ import annotations
+
+NAME_TYPES = {"PERSON", "LOCATION", "ORGANIZATION", "NRP"}
+SENTENCE_END = {".", "!", "?", "…"}
+WHOLE_ABOVE = 0.8  # run the whole text when windows cover more than this share of it
+RELIABLE = 5  # tokens from a window's cut beyond which NER sees the same context as in the whole text
+
+
+def function_words(nlp) -> frozenset[str]:
+    """Words that open sentences but are never names: the language's stop words (the, in, when, our ...)."""
+    return frozenset(w for w in nlp.Defaults.stop_words if w.islower())
+
+
+def candidates(tokens: list[str], words: frozenset[str]) -> list[int]:
+    """Indices of the tokens that could start or be part of a name."""
+    out, initial = [], True
+    for i, text in enumerate(tokens):
+        if text[:1].isupper() and text != "I" and not (initial and text.lower() in words):
+            out.append(i)
+        initial = text in SENTENCE_END or "\n" in text
+    return out
+
+
+def windows(n: int, marks: list[int], margin: int) -> list[tuple[int, int]]:
+    """Merged token ranges of ``margin`` tokens around each mark."""
+    out: list[tuple[int, int]] = []
+    for i in marks:
+        lo, hi = max(0, i - margin), min(n, i + margin + 1)
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def focused_ner(ner, docs: list, tokens: list[list[str]], words: frozenset[str], margin: int,
+                batch_size: int) -> None:
+    """Set ``doc.ents`` of each tokenized doc with ``ner`` run only on the windows that can hold names."""
+    from spacy.tokens import Span
+
+    jobs = []  # (doc index, start, end, True for a window; None: the whole doc)
+    for k, (doc, toks) in enumerate(zip(docs, tokens)):
+        marks = candidates(toks, words)
+        spans = windows(len(doc), marks, margin)
+        if sum(b - a for a, b in spans) > WHOLE_ABOVE * len(doc):
+            jobs.append((k, 0, len(doc), None))
+        else:
+            jobs.extend((k, a, b, True) for a, b in spans)
+    parts = ner.pipe((docs[k] if marked is None else docs[k][a:b].as_doc() for k, a, b, marked in jobs),
+                     batch_size=batch_size)
+    found: dict[int, list] = {}
+    for (k, a, b, marked), part in zip(jobs, parts):
+        if marked is None:
+            continue  # the whole doc went through ner, which set its entities
+        # entities far enough from a cut to have been decided on the same context as in the whole text
+        lo = a + RELIABLE if a > 0 else 0
+        hi = b - RELIABLE if b < len(docs[k]) else b
+        found.setdefault(k, []).extend(Span(docs[k], a + e.start, a + e.end, label=e.label_) for e in part.ents
+                                       if lo <= a + e.start and a + e.end <= hi)
+    for k, ents in found.items():
+        docs[k].ents = ents
