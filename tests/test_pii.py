@@ -228,3 +228,30 @@ def test_demo_run_leaks_no_injected_pii(tmp_path, monkeypatch):
     cards = {r["value"] for rows in load_truth(truth).values() for r in rows if r["entity_type"] == "CREDIT_CARD"}
     restored = "".join(p.read_text() for p in (tmp_path / "plain").iterdir())
     assert cards and all(c in restored for c in cards - missed)
+
+
+def test_focused_ner_finds_what_full_ner_finds(analyzer):
+    """NER on windows around capitalized words gives the same entities as NER over the whole text."""
+    from fmaudit.pii.analyze import NER_MARGIN, token_texts
+    from fmaudit.pii.ner_focus import WHOLE_ABOVE, candidates, windows
+
+    assert candidates(["The", "cat", "met", "Ann", ".", "Mulch", "works", ";", "I", "agree", "."],
+                      frozenset({"the"})) == [3, 5]
+    filler = "the committee met again to discuss the budget for the coming year and the plans for the hall. "
+    texts = [(filler * 4 + f"The review was written by Ana Beltran for {city} last week. " + filler * 4 +
+              "A reader wrote: Shut up, you pathetic moron, nobody asked. Mulch keeps the roots cool. ") * 2
+             for city in ("Lyon", "the town of Ames", "Ghent")]
+    for text in texts:  # the windows really leave text out
+        doc = analyzer.nlp.make_doc(text)
+        toks = token_texts(doc, text)[0]
+        covered = sum(b - a for a, b in windows(len(doc), candidates(toks, analyzer.words), NER_MARGIN))
+        assert covered < WHOLE_ABOVE * len(doc)
+    focused = analyzer.analyze(texts)
+    words, analyzer.words = analyzer.words, None
+    try:
+        full = analyzer.analyze(texts)
+    finally:
+        analyzer.words = words
+    key = lambda rs: sorted((r.start, r.end, r.entity_type) for r in rs)  # noqa: E731
+    assert [key(r) for r in focused] == [key(r) for r in full]
+    assert all(sum(r.entity_type == "PERSON" for r in found) >= 2 for found in full)
