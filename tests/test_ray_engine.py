@@ -109,7 +109,8 @@ def test_ray_outputs_are_byte_identical_to_local(ray_instance, tmp_path):
     pipe = json.loads((on_ray / "reports" / "pipeline.json").read_text())
     assert (pipe["metrics"]["engine"], pipe["metrics"]["shards"]) == ("ray", 14)
     setups = (tmp_path / "ray.setups").read_text().split()
-    assert len(setups) == 2 and len(set(setups)) == 2  # once per actor, not once per shard (14 shards)
+    # once per actor, not once per shard (14 shards); under load the second actor may start after the work is done
+    assert 1 <= len(setups) <= 2 and len(set(setups)) == len(setups)
 
 
 def test_killed_ray_job_resumes_to_the_same_outputs(ray_instance, tmp_path):
