@@ -48,7 +48,8 @@ def windows(n: int, marks: list[int], margin: int) -> list[tuple[int, int]]:
 def focused_ner(ner, docs: list, tokens: list[list[str]], words: frozenset[str], margin: int,
                 batch_size: int) -> None:
     """Set ``doc.ents`` of each tokenized doc with ``ner`` run only on the windows that can hold names."""
-    from spacy.tokens import Span
+    from spacy.attrs import NORM, SPACY
+    from spacy.tokens import Doc, Span
 
     jobs = []  # (doc index, start, end, True for a window; None: the whole doc)
     for k, (doc, toks) in enumerate(zip(docs, tokens)):
@@ -58,7 +59,17 @@ def focused_ner(ner, docs: list, tokens: list[list[str]], words: frozenset[str],
             jobs.append((k, 0, len(doc), None))
         else:
             jobs.extend((k, a, b, True) for a, b in spans)
-    parts = ner.pipe((docs[k] if marked is None else docs[k][a:b].as_doc() for k, a, b, marked in jobs),
+    arrays = {}  # per doc: NORM (tokenizer exceptions set it; NER reads it) and SPACY of each token
+
+    def window_doc(k: int, a: int, b: int):
+        if k not in arrays:
+            arrays[k] = docs[k].to_array([NORM, SPACY])
+        arr = arrays[k][a:b]
+        part = Doc(docs[k].vocab, words=tokens[k][a:b], spaces=[bool(x) for x in arr[:, 1]])
+        part.from_array([NORM], arr[:, :1])
+        return part
+
+    parts = ner.pipe((docs[k] if marked is None else window_doc(k, a, b) for k, a, b, marked in jobs),
                      batch_size=batch_size)
     found: dict[int, list] = {}
     for (k, a, b, marked), part in zip(jobs, parts):
