@@ -161,15 +161,25 @@ def test_chunk_boundaries_lose_nothing(analyzer, settings):
     assert any(s < b < e for s, e, _ in chunked for b in cut), "no finding straddles a chunk cut"
 
 
-def test_missing_key_is_an_input_error(monkeypatch):
+def test_missing_key_is_an_input_error(monkeypatch, tmp_path):
+    """Without a key, hash/encrypt operators stop the run with exit 2 naming the variable, also from workers."""
     from fmaudit.errors import InputError
     from fmaudit.pii.settings import PiiSettings
     from fmaudit.stages.pii import PiiStage
+    from fmaudit.stats import StageStats
+    from tests.conftest import write_policy
 
     monkeypatch.delenv("FMAUDIT_PII_KEY", raising=False)
     stage = PiiStage(PiiSettings(operators={"DEFAULT": "encrypt"}))
+    stage.setup()
     with pytest.raises(InputError, match="FMAUDIT_PII_KEY"):
-        stage.setup()
+        stage.process([], StageStats())
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(json.dumps({"id": str(i), "text": f"Mail me at a{i}@example.com."}) + "\n"
+                              for i in range(4)))
+    policy = write_policy(tmp_path / "p.yaml", [{"stage": "pii", "operators": {"DEFAULT": "hash"}}], shard_size=2)
+    assert run_cli("filter", corpus, "--policy", policy, "--out", tmp_path / "out", "--workers", "2",
+                   "--no-progress") == 2
 
 
 def test_density_drop_keeps_the_dropped_text_anonymized(analyzer, settings):
@@ -180,7 +190,8 @@ def test_density_drop_keeps_the_dropped_text_anonymized(analyzer, settings):
 
     s = settings.model_copy(update={"max_density": 0.3})
     stage = PiiStage(s)
-    stage.key, stage.write_ledger, stage.analyzer, stage.rewriter = pii_key(), True, analyzer, Rewriter(s, pii_key())
+    stage.key, stage.key_error, stage.write_ledger = pii_key(), None, True  # setup() with the shared analyzer
+    stage.analyzer, stage.rewriter = analyzer, Rewriter(s, pii_key())
     dense = Document("dense", "a@example.com, b@example.org, c@example.net, d@example.com")
     plain = Document("plain", TEXT + " The office is open on weekdays and closed on public holidays." * 3)
     stats = StageStats()

@@ -35,11 +35,19 @@ class PiiStage(Stage):
         from fmaudit.pii.operators import Rewriter
 
         s = self.settings
-        self.key = load_key(s.key_env, s.key_file, s.demo_key)
+        # A missing key is raised from process(), not here: an error in a worker's setup only breaks the
+        # process pool, while one from process() reaches the command line as itself (exit 2).
+        self.key_error: Optional[str] = None
+        try:
+            self.key = load_key(s.key_env, s.key_file, s.demo_key)
+        except InputError as e:
+            self.key, self.key_error = None, str(e)
         if self.key is None and s.needs_key():
-            raise InputError(missing_key_message(s.key_env, s.key_file, "hash or encrypt operators"))
+            self.key_error = self.key_error or missing_key_message(s.key_env, s.key_file, "hash or encrypt operators")
         if self.key is None and s.ledger == "on":
-            raise InputError(missing_key_message(s.key_env, s.key_file, "ledger: on"))
+            self.key_error = self.key_error or missing_key_message(s.key_env, s.key_file, "ledger: on")
+        if self.key_error:
+            return
         self.write_ledger = self.key is not None and s.ledger != "off"
         self.analyzer = BatchAnalyzer(s)
         self.rewriter = Rewriter(s, self.key)
@@ -48,8 +56,10 @@ class PiiStage(Stage):
         from fmaudit.pii.ledger import ledger_rows
         from fmaudit.pii.spans import resolve_spans, widen_person_spans
 
-        if not hasattr(self, "analyzer"):
+        if not hasattr(self, "key_error"):
             self.setup()
+        if self.key_error:
+            raise InputError(self.key_error)
         result = StageResult(kept=[], side={"ledger": []} if self.write_ledger else {})
         if not self.write_ledger:
             stats.add("ledger_skipped_docs", len(docs))
