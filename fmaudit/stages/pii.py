@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Optional
 
 from fmaudit.corpus import Document
-from fmaudit.errors import InputError
+from fmaudit.errors import FmauditError, InputError
 from fmaudit.pii.settings import PiiSettings
 from fmaudit.stages import register
 from fmaudit.stages.base import ReportContext, Resources, Stage, StageReport, StageResult
@@ -30,24 +30,25 @@ class PiiStage(Stage):
     description = "Finds PII with presidio and replaces, masks, hashes, encrypts or pseudonymizes it."
 
     def setup(self) -> None:
+        # Errors of the policy or the key are raised from process(), not here: an error in a worker's setup
+        # only breaks the process pool, while one from process() reaches the command line as itself (exit 2).
+        self.setup_error: Optional[FmauditError] = None
+        try:
+            self._setup()
+        except FmauditError as e:
+            self.setup_error = e
+
+    def _setup(self) -> None:
         from fmaudit.pii.analyze import BatchAnalyzer
         from fmaudit.pii.keys import load_key, missing_key_message
         from fmaudit.pii.operators import Rewriter
 
         s = self.settings
-        # A missing key is raised from process(), not here: an error in a worker's setup only breaks the
-        # process pool, while one from process() reaches the command line as itself (exit 2).
-        self.key_error: Optional[str] = None
-        try:
-            self.key = load_key(s.key_env, s.key_file, s.demo_key)
-        except InputError as e:
-            self.key, self.key_error = None, str(e)
+        self.key = load_key(s.key_env, s.key_file, s.demo_key)
         if self.key is None and s.needs_key():
-            self.key_error = self.key_error or missing_key_message(s.key_env, s.key_file, "hash or encrypt operators")
+            raise InputError(missing_key_message(s.key_env, s.key_file, "hash or encrypt operators"))
         if self.key is None and s.ledger == "on":
-            self.key_error = self.key_error or missing_key_message(s.key_env, s.key_file, "ledger: on")
-        if self.key_error:
-            return
+            raise InputError(missing_key_message(s.key_env, s.key_file, "ledger: on"))
         self.write_ledger = self.key is not None and s.ledger != "off"
         self.analyzer = BatchAnalyzer(s)
         self.rewriter = Rewriter(s, self.key)
@@ -56,10 +57,10 @@ class PiiStage(Stage):
         from fmaudit.pii.ledger import ledger_rows
         from fmaudit.pii.spans import resolve_spans, widen_person_spans
 
-        if not hasattr(self, "key_error"):
+        if not hasattr(self, "setup_error"):
             self.setup()
-        if self.key_error:
-            raise InputError(self.key_error)
+        if self.setup_error is not None:
+            raise self.setup_error
         result = StageResult(kept=[], side={"ledger": []} if self.write_ledger else {})
         if not self.write_ledger:
             stats.add("ledger_skipped_docs", len(docs))
