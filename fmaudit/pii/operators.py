@@ -106,9 +106,11 @@ class Rewriter:
         if op == "keep":
             return OperatorConfig("keep")
         if op == "mask":
-            keep = spec.keep_last
-            return OperatorConfig("custom", {"lambda": lambda v: spec.masking_char * max(len(v) - keep, 0)
-                                             + (v[len(v) - keep:] if keep else "")})
+            def mask(value: str) -> str:
+                visible = len(value) - min(spec.keep_last, len(value))
+                return spec.masking_char * visible + value[visible:]
+
+            return OperatorConfig("custom", {"lambda": mask})
         if op == "hash":
             salt = self.key.hash_salt
             return OperatorConfig("custom", {"lambda": lambda v: f"<{entity_type}:"
