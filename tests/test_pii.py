@@ -233,6 +233,9 @@ def test_demo_run_leaks_no_injected_pii(tmp_path, monkeypatch):
         allowed = missed if path.parent.name in ("data", "dropped", "held") else set()
         assert leaked <= allowed, f"{path.relative_to(out)} holds raw PII: {sorted(leaked - allowed)[:3]}"
     assert set(report["details"]["truth"]["recall_by_type"]) >= {"PERSON", "EMAIL_ADDRESS", "ADDRESS", "IBAN_CODE"}
+    by_type = report["details"]["by_entity_type"]
+    assert set(by_type["CREDIT_CARD"]["operators"]) == {"encrypt"} and set(by_type["US_SSN"]["operators"]) == {"hash"}
+    assert report["metrics"]["docs_touched"] >= len(load_truth(truth)) - len(missed)
     assert result.exit_code == 0
     assert run_cli("eval", "pii", out, "--truth", truth, "--min-recall", "0.97") == 0
     assert run_cli("pii", "decrypt", "--demo-key", out / "data", "--out", tmp_path / "plain") == 0
