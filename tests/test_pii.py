@@ -247,10 +247,12 @@ def test_demo_run_leaks_no_injected_pii(tmp_path, monkeypatch):
 def test_focused_ner_finds_what_full_ner_finds(analyzer):
     """NER on windows around capitalized words gives the same entities as NER over the whole text."""
     from fmaudit.pii.analyze import NER_MARGIN, token_texts
-    from fmaudit.pii.ner_focus import WHOLE_ABOVE, candidates, windows
+    from fmaudit.pii.ner_focus import WHOLE_ABOVE, Vocabulary, candidates, windows
 
-    assert candidates(["The", "cat", "met", "Ann", ".", "Mulch", "works", ";", "I", "agree", "."],
-                      frozenset({"the"})) == [3, 5]
+    vocab = Vocabulary(stop=frozenset({"the"}), common=frozenset({"the", "cat", "meet", "work", "agree", "i"}),
+                       suffixes=(("s", ""), ("et", "eet")))
+    assert candidates(["The", "cat", "met", "Ann", ".", "Mulch", "works", ";", "I", "agree", "orjson", "."],
+                      vocab) == [3, 5, 10]
     filler = "the committee met again to discuss the budget for the coming year and the plans for the hall. "
     texts = [(filler * 4 + f"The review was written by Ana Beltran for {city} last week. " + filler * 4 +
               "A reader wrote: Shut up, you pathetic moron, nobody asked. Mulch keeps the roots cool. ") * 2

@@ -26,7 +26,7 @@ from typing import Iterable
 
 from fmaudit.pii.chunks import plan_chunks
 from fmaudit.pii.lemmas import KeywordTest, WindowLemmas, prefetch
-from fmaudit.pii.ner_focus import NAME_TYPES, focused_ner, function_words
+from fmaudit.pii.ner_focus import NAME_TYPES, Vocabulary, focused_ner
 from fmaudit.pii.recognizers import DIGIT_RUN, build_recognizers, focus_phone_recognizers
 from fmaudit.pii.settings import PiiSettings
 
@@ -34,7 +34,7 @@ LEMMA_COMPONENTS = ("tok2vec", "tagger", "attribute_ruler", "lemmatizer")
 NER_MARGIN = 10  # tokens of context around a possible name (the NER model reads about four either way)
 # Entity types whose recognizers cannot match a text with fewer digits than this: in total ("digits"),
 # or in one run of digits separated by at most three of " ().-/+" ("run").
-MIN_DIGITS = {"PHONE_NUMBER": ("run", 5), "CREDIT_CARD": ("run", 12), "US_SSN": ("run", 9),
+MIN_DIGITS = {"PHONE_NUMBER": ("run", 4), "CREDIT_CARD": ("run", 12), "US_SSN": ("run", 9),
               "IBAN_CODE": ("digits", 2), "US_BANK_NUMBER": ("digits", 8), "US_PASSPORT": ("digits", 8),
               "UK_NHS": ("digits", 10), "IP_ADDRESS": ("digits", 2)}
 
@@ -121,7 +121,7 @@ class BatchAnalyzer:
             label for label in (ner.labels if ner else ()) if label not in mapping]
         ner_types = {mapping.get(label, label) for label in (ner.labels if ner else ())} & set(self.entities)
         self.ner = ner if ner_types else None
-        self.words = function_words(self.nlp) if settings.ner_focus and ner_types <= NAME_TYPES else None
+        self.words = Vocabulary.of(self.nlp) if settings.ner_focus and ner_types <= NAME_TYPES else None
         self.lemma_pipes = [self.nlp.get_pipe(p) for p in LEMMA_COMPONENTS if p in self.nlp.pipe_names]
         if settings.fast_gemm:
             for component in ([self.ner] if self.ner else []) + self.lemma_pipes:

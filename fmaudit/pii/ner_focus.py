@@ -3,7 +3,8 @@
 PERSON (and LOCATION, ORGANIZATION, NRP) entities are proper nouns: the small English models tag
 practically nothing as a name that holds no capitalized word. A capitalized word is a *candidate*
 unless it opens a sentence and is a stop word ("The", "When", "Our") or is "I" (the model does tag
-other sentence-initial nouns as names now and then: "Mulch keeps the roots cool").
+other sentence-initial nouns as names now and then: "Mulch keeps the roots cool"); so is a lowercase
+word that is not ordinary English (code, handles, URLs: the model tags some of those as names too).
 The NER model decides a token from about four tokens on either side (its tok2vec's receptive field)
 and the token before, so NER runs on windows of ``margin`` tokens around the candidates and keeps the
 entities at least ``RELIABLE`` tokens from a window's cuts. Texts whose windows cover most of them are run whole. The benchmark
@@ -18,16 +19,52 @@ WHOLE_ABOVE = 0.8  # run the whole text when windows cover more than this share 
 RELIABLE = 5  # tokens from a window's cut beyond which NER sees the same context as in the whole text
 
 
-def function_words(nlp) -> frozenset[str]:
-    """Words that open sentences but are never names: the language's stop words (the, in, when, our ...)."""
-    return frozenset(w for w in nlp.Defaults.stop_words if w.islower())
+class Vocabulary:
+    """Words that tell a candidate apart: ``stop`` words open sentences but are never names (the, in, our);
+    a word is ``common`` (ordinary lowercase English) when it, or its base form by the lemmatizer's suffix
+    rules (plans -> plan, spices -> spice), is in the spaCy lemmatizer's word lists."""
+
+    def __init__(self, stop: frozenset[str], common: frozenset[str], suffixes: tuple[tuple[str, str], ...] = ()):
+        self.stop, self.words, self.suffixes = stop, common, suffixes
+        self._known: dict[str, bool] = {}
+
+    @classmethod
+    def of(cls, nlp) -> "Vocabulary":
+        words: set[str] = set(nlp.Defaults.stop_words)
+        suffixes: set[tuple[str, str]] = set()
+        if "lemmatizer" in nlp.pipe_names:
+            lookups = nlp.get_pipe("lemmatizer").lookups
+            for table in ("lemma_index", "lemma_exc"):
+                if lookups.has_table(table):
+                    for entries in lookups.get_table(table).values():
+                        words.update(entries)
+            if lookups.has_table("lemma_rules"):
+                for rules in lookups.get_table("lemma_rules").values():
+                    suffixes.update((old, new) for old, new in rules if old.isalpha())
+        return cls(frozenset(w for w in nlp.Defaults.stop_words if w.islower()), frozenset(words),
+                   tuple(sorted(suffixes)))
+
+    def common(self, word: str) -> bool:
+        word = word.lower()
+        known = self._known.get(word)
+        if known is None:
+            known = word in self.words or any(
+                word.endswith(old) and word[:len(word) - len(old)] + new in self.words for old, new in self.suffixes)
+            if len(self._known) < 200_000:
+                self._known[word] = known
+        return known
 
 
-def candidates(tokens: list[str], words: frozenset[str]) -> list[int]:
-    """Indices of the tokens that could start or be part of a name."""
+def candidates(tokens: list[str], vocab: Vocabulary) -> list[int]:
+    """Indices of the tokens the NER model might put in a name: capitalized words (but a stop word or
+    "I" opening a sentence), and lowercase words that are not ordinary English (``orjson``, ``size_t``,
+    URLs), which the model now and then tags as names too."""
     out, initial = [], True
     for i, text in enumerate(tokens):
-        if text[:1].isupper() and text != "I" and not (initial and text.lower() in words):
+        if text[:1].isupper():
+            if text != "I" and not (initial and text.lower() in vocab.stop):
+                out.append(i)
+        elif any(c.isalpha() for c in text) and not vocab.common(text):
             out.append(i)
         initial = text in SENTENCE_END or "\n" in text
     return out
@@ -45,7 +82,7 @@ def windows(n: int, marks: list[int], margin: int) -> list[tuple[int, int]]:
     return out
 
 
-def focused_ner(ner, docs: list, tokens: list[list[str]], words: frozenset[str], margin: int,
+def focused_ner(ner, docs: list, tokens: list[list[str]], vocab: Vocabulary, margin: int,
                 batch_size: int) -> None:
     """Set ``doc.ents`` of each tokenized doc with ``ner`` run only on the windows that can hold names."""
     from spacy.attrs import NORM, SPACY
@@ -53,7 +90,7 @@ def focused_ner(ner, docs: list, tokens: list[list[str]], words: frozenset[str],
 
     jobs = []  # (doc index, start, end, True for a window; None: the whole doc)
     for k, (doc, toks) in enumerate(zip(docs, tokens)):
-        marks = candidates(toks, words)
+        marks = candidates(toks, vocab)
         spans = windows(len(doc), marks, margin)
         if sum(b - a for a, b in spans) > WHOLE_ABOVE * len(doc):
             jobs.append((k, 0, len(doc), None))

@@ -63,10 +63,11 @@ def digit_windows(text: str, min_digits: int, margin: int) -> list[tuple[int, in
     return out
 
 
-def focus_phone_recognizers(registry, min_digits: int = 5, margin: int = 40) -> None:
+def focus_phone_recognizers(registry, min_digits: int = 4, margin: int = 40) -> None:
     """Make presidio's PhoneRecognizer (libphonenumber, tried for eight regions over the whole text) look only
     at the stretches around digit runs long enough to be a phone number; its findings are the same, since a
-    valid number in its regions has at least five digits, and the margin keeps its context checks intact."""
+    valid number in its regions has at least four digits (German ones), and the margin keeps its context
+    checks intact."""
     from presidio_analyzer import EntityRecognizer
     from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
