@@ -8,9 +8,11 @@ one worker process per core as the pipeline runs it (steady state: models loaded
 The three are timed in alternating rounds over slices of the documents, so a shared machine's load falls
 on all of them alike.
 ``identical`` is the share of documents whose findings (start, end, entity type) are exactly the naive ones.
-Documents are ~1 KB, made of consecutive demo-corpus documents (so about a third of the text carries PII).
+Documents are ~1 KB, made of consecutive demo-corpus documents (so about a third of the text carries PII), or
+with ``--texts packages`` paragraphs of the installed packages' descriptions (real prose, code, names, URLs).
 
-    python benchmarks/pii_throughput.py [--docs 400] [--policy policies/default.yaml] [--workers N]
+    python benchmarks/pii_throughput.py [--docs 400] [--texts demo|packages] [--policy policies/default.yaml]
+                                        [--workers N] [--rounds 4]
 """
 
 from __future__ import annotations
@@ -44,6 +46,24 @@ def documents(n: int, seed: int = 0, size: int = 1000) -> list[str]:
         if sum(map(len, parts)) >= size:
             out.append(" ".join(parts))
             parts = []
+    return out
+
+
+def package_texts(n: int, lo: int = 300, hi: int = 3000) -> list[str]:
+    """Real English (with code, names and addresses) found on any machine: paragraphs of the long descriptions
+    in the installed packages' METADATA files."""
+    import re
+    import sysconfig
+
+    out = []
+    for path in sorted(Path(sysconfig.get_paths()["purelib"]).glob("*.dist-info/METADATA")):
+        body = path.read_text(encoding="utf-8", errors="replace").split("\n\n", 1)[-1]
+        for para in re.split(r"\n\s*\n", body):
+            para = para.strip()
+            if lo < len(para) < hi and sum(c.isalpha() for c in para) > 0.6 * len(para):
+                out.append(para)
+                if len(out) == n:
+                    return out
     return out
 
 
@@ -155,9 +175,12 @@ def main() -> None:
     ap.add_argument("--policy", default=str(Path(__file__).resolve().parents[1] / "policies" / "default.yaml"))
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--rounds", type=int, default=4, help="alternations of the three measurements")
+    ap.add_argument("--texts", choices=("demo", "packages"), default="demo",
+                    help="demo: ~1 KB texts joined from demo-corpus documents; packages: paragraphs of installed "
+                         "packages' descriptions (real prose and code)")
     args = ap.parse_args()
     settings = next(s.settings for s in load_policy(args.policy).stages if s.name == "pii")
-    texts = documents(args.docs)
+    texts = documents(args.docs) if args.texts == "demo" else package_texts(args.docs)
     chars = sum(map(len, texts)) / len(texts)
     print(f"{len(texts)} documents, {chars:.0f} characters on average; entities: {', '.join(settings.all_entities())}")
 
