@@ -8,6 +8,7 @@ tldextract, which presidio's e-mail recognizer uses, fetches the public-suffix l
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 
 from fmaudit.errors import InputError
@@ -53,7 +54,13 @@ def presidio_analyzer(model: str = "en_core_web_sm", language: str = "en", nlp=N
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
     config = {"nlp_engine_name": "spacy", "models": [{"lang_code": language, "model_name": resolve_spacy_model(model)}]}
-    engine = NlpEngineProvider(nlp_configuration=config).create_engine()
-    if nlp is not None:
-        engine.nlp[language] = nlp
-    return AnalyzerEngine(nlp_engine=engine, supported_languages=[language])
+    log = logging.getLogger("presidio-analyzer")
+    level = log.level
+    log.setLevel(logging.ERROR)  # one "Recognizer not added to registry" warning per other language, each time
+    try:
+        engine = NlpEngineProvider(nlp_configuration=config).create_engine()
+        if nlp is not None:
+            engine.nlp[language] = nlp
+        return AnalyzerEngine(nlp_engine=engine, supported_languages=[language])
+    finally:
+        log.setLevel(level)

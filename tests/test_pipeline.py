@@ -149,3 +149,17 @@ def test_kill_9_then_resume_is_byte_identical(tmp_path):
     pipe = json.loads((out / "reports" / "pipeline.json").read_text())
     assert pipe["counts"] == json.loads((reference / "reports" / "pipeline.json").read_text())["counts"]
     assert pipe["metrics"]["shards_resumed"] >= 8
+
+
+def test_stage_setup_error_in_a_worker_keeps_its_type(tmp_path):
+    """A stage that cannot be set up in a worker process fails the first task with its own error (which the
+    CLI maps to its exit code), not with a broken process pool."""
+    from fmaudit.pipeline import worker
+    from fmaudit.pipeline.worker import ProcessorSpec, ShardTask
+
+    worker.init_worker(ProcessorSpec(str(tmp_path / "o"), [("no_such_stage_for_test", {})]))
+    try:
+        with pytest.raises(KeyError, match="no_such_stage_for_test"):
+            worker.run_in_worker(ShardTask(0, []))
+    finally:
+        worker._SETUP_ERROR = None

@@ -129,16 +129,23 @@ def _check_accounting(stage: str, batch: list[Document], res) -> None:
 
 
 _PROCESSOR: Optional[ShardProcessor] = None
+_SETUP_ERROR: Optional[BaseException] = None
 
 
 def init_worker(spec: ProcessorSpec) -> None:
-    """Worker-process initializer: build the stages once."""
-    global _PROCESSOR
+    """Worker-process initializer: build the stages once. An error here (a missing model, a bad key) is kept
+    and raised by the first task, so it reaches the driver as itself instead of as a broken process pool."""
+    global _PROCESSOR, _SETUP_ERROR
     _die_with_parent()
-    _PROCESSOR = ShardProcessor(spec)
+    try:
+        _PROCESSOR = ShardProcessor(spec)
+    except Exception as e:  # re-raised, with its type, in run_in_worker
+        _SETUP_ERROR = e
 
 
 def run_in_worker(task: ShardTask) -> ShardResult:
+    if _SETUP_ERROR is not None:
+        raise _SETUP_ERROR
     assert _PROCESSOR is not None, "init_worker was not called"
     return _PROCESSOR.process(task)
 
