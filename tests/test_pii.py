@@ -162,24 +162,25 @@ def test_chunk_boundaries_lose_nothing(analyzer, settings):
 
 
 def test_missing_key_is_an_input_error(monkeypatch, tmp_path):
-    """Without a key, hash/encrypt operators stop the run with exit 2 naming the variable, also from workers."""
+    """Without a key, hash/encrypt operators stop the run with exit 2 naming the variable, before any work."""
     from fmaudit.errors import InputError
     from fmaudit.pii.settings import PiiSettings
     from fmaudit.stages.pii import PiiStage
-    from fmaudit.stats import StageStats
     from tests.conftest import write_policy
 
     monkeypatch.delenv("FMAUDIT_PII_KEY", raising=False)
     stage = PiiStage(PiiSettings(operators={"DEFAULT": "encrypt"}))
-    stage.setup()
     with pytest.raises(InputError, match="FMAUDIT_PII_KEY"):
-        stage.process([], StageStats())
+        stage.preflight()
+    with pytest.raises(InputError, match="FMAUDIT_PII_KEY"):
+        stage.setup()
     corpus = tmp_path / "c.jsonl"
     corpus.write_text("".join(json.dumps({"id": str(i), "text": f"Mail me at a{i}@example.com."}) + "\n"
                               for i in range(4)))
     policy = write_policy(tmp_path / "p.yaml", [{"stage": "pii", "operators": {"DEFAULT": "hash"}}], shard_size=2)
     assert run_cli("filter", corpus, "--policy", policy, "--out", tmp_path / "out", "--workers", "2",
                    "--no-progress") == 2
+    assert not (tmp_path / "out" / "data").exists()  # stopped before any work
 
 
 def test_density_drop_keeps_the_dropped_text_anonymized(analyzer, settings):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Optional
 
 from fmaudit.corpus import Document
-from fmaudit.errors import FmauditError, InputError
+from fmaudit.errors import InputError
 from fmaudit.pii.settings import PiiSettings
 from fmaudit.stages import register
 from fmaudit.stages.base import ReportContext, Resources, Stage, StageReport, StageResult
@@ -29,26 +29,25 @@ class PiiStage(Stage):
     resources = Resources(cpus=1.0, memory_gb=1.0)
     description = "Finds PII with presidio and replaces, masks, hashes, encrypts or pseudonymizes it."
 
-    def setup(self) -> None:
-        # Errors of the policy or the key are raised from process(), not here: an error in a worker's setup
-        # only breaks the process pool, while one from process() reaches the command line as itself (exit 2).
-        self.setup_error: Optional[FmauditError] = None
-        try:
-            self._setup()
-        except FmauditError as e:
-            self.setup_error = e
-
-    def _setup(self) -> None:
-        from fmaudit.pii.analyze import BatchAnalyzer
+    def preflight(self) -> None:
+        """Stop before any work when the operators or the ledger need a key that is not there."""
         from fmaudit.pii.keys import load_key, missing_key_message
-        from fmaudit.pii.operators import Rewriter
 
         s = self.settings
+        if load_key(s.key_env, s.key_file, s.demo_key) is None:
+            if s.needs_key():
+                raise InputError(missing_key_message(s.key_env, s.key_file, "hash or encrypt operators"))
+            if s.ledger == "on":
+                raise InputError(missing_key_message(s.key_env, s.key_file, "ledger: on"))
+
+    def setup(self) -> None:
+        from fmaudit.pii.analyze import BatchAnalyzer
+        from fmaudit.pii.keys import load_key
+        from fmaudit.pii.operators import Rewriter
+
+        self.preflight()
+        s = self.settings
         self.key = load_key(s.key_env, s.key_file, s.demo_key)
-        if self.key is None and s.needs_key():
-            raise InputError(missing_key_message(s.key_env, s.key_file, "hash or encrypt operators"))
-        if self.key is None and s.ledger == "on":
-            raise InputError(missing_key_message(s.key_env, s.key_file, "ledger: on"))
         self.write_ledger = self.key is not None and s.ledger != "off"
         self.analyzer = BatchAnalyzer(s)
         self.rewriter = Rewriter(s, self.key)
@@ -57,10 +56,8 @@ class PiiStage(Stage):
         from fmaudit.pii.ledger import ledger_rows
         from fmaudit.pii.spans import resolve_spans, widen_person_spans
 
-        if not hasattr(self, "setup_error"):
+        if not hasattr(self, "analyzer"):
             self.setup()
-        if self.setup_error is not None:
-            raise self.setup_error
         result = StageResult(kept=[], side={"ledger": []} if self.write_ledger else {})
         if not self.write_ledger:
             stats.add("ledger_skipped_docs", len(docs))
