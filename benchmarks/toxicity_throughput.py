@@ -8,7 +8,8 @@ huggingface_config_path). Decisions: a document is toxic when any label scores >
 
 Configurations of the stage: ``exact`` (length-sorted token-budget batches, windows, inference mode),
 ``int8`` (the same plus int8 dynamic quantization), ``int8_recheck`` (int8, with windows scoring within
-``--margin`` of a threshold scored again by the unquantized model), and ``cascade`` (profanity-check
+``--margin`` of a threshold scored again by the unquantized model), ``bf16`` and ``bf16_recheck`` (the
+same with bfloat16 autocast instead of int8: avx512_bf16/AMX CPUs), and ``cascade`` (profanity-check
 clears plainly clean documents; the rest go to ``int8_recheck``). ``ratio``/``agreement`` on the last
 line are those of the fastest configuration that keeps the model for every document (not the cascade)
 with at least 99% identical decisions (``config=`` names it; ``exact`` if none reaches 99%); every
@@ -137,6 +138,7 @@ def main() -> None:
           f"torch threads {threads}; toxic when any of {len(labels)} labels >= {args.threshold}", flush=True)
     configs = {"exact": detox, "int8": {**detox, "quantize": True},
                "int8_recheck": {**detox, "quantize": True, "recheck_margin": args.margin},
+               "bf16": {**detox, "bf16": True}, "bf16_recheck": {**detox, "bf16": True, "recheck_margin": args.margin},
                "cascade": {"name": "cascade", "full": {**detox, "quantize": True, "recheck_margin": args.margin},
                            "clear_below": 0.05, "audit_fraction": 0.0}}
     runners = {"naive": Naive(ckpt, hf, args.threshold),
@@ -153,7 +155,7 @@ def main() -> None:
     for k, (d, w) in rows.items():
         print(f"{k:8s}: {len(docs) / w:6.2f} docs/s  ratio {ratio[k]:5.2f}  decision agreement {agree[k]:.4f}  "
               f"toxic {d.mean():.2f}")
-    keeping = [k for k in ("exact", "int8", "int8_recheck") if agree[k] >= 0.99]
+    keeping = [k for k in configs if k != "cascade" and agree[k] >= 0.99]
     best = max(keeping, key=lambda k: ratio[k]) if keeping else "exact"
     extra = " ".join(f"ratio_{k}={ratio[k]:.2f} agreement_{k}={agree[k]:.4f}" for k in configs)
     print(f"ratio={ratio[best]:.2f} agreement={agree[best]:.4f} config={best} {extra} "

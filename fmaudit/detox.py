@@ -10,7 +10,8 @@ Scoring is Detoxify's (sigmoid of the classifier's logits) made fast without cha
 are tokenized once, cut into windows of the model's maximum length (a long text's score is the maximum
 over its windows: nothing is truncated), windows are sorted by length and batched up to a token budget,
 and the forward passes run under ``torch.inference_mode`` with the configured threads (and, when asked,
-int8 dynamic quantization). A text of at most one window gets exactly Detoxify's input.
+int8 dynamic quantization or bfloat16 autocast, with windows scoring near a threshold re-scored in full
+precision). A text of at most one window gets exactly Detoxify's input.
 """
 
 from __future__ import annotations
@@ -149,10 +150,10 @@ class DetoxifyScorer(Scorer):
             torch.set_num_threads(settings.threads)
         model, self.tokenizer, self.labels = build_model(load_checkpoint(self.checkpoint, settings.trusted),
                                                          settings, self.checkpoint)
-        self.full_model = None  # the unquantized model, kept for re-checks near thresholds
+        self.full_model = None  # the full-precision model, for re-checks near thresholds
+        if (settings.quantize or settings.bf16) and settings.recheck_margin > 0:
+            self.full_model = model.to(settings.device)
         if settings.quantize:
-            if settings.recheck_margin > 0:
-                self.full_model = model.to(settings.device)
             model = quantize_int8(model)
         self.model = model.to(settings.device)
         self.max_len = model_max_length(self.tokenizer, model.config)
@@ -161,13 +162,14 @@ class DetoxifyScorer(Scorer):
         self._focus: Optional[tuple[np.ndarray, np.ndarray]] = None
 
     def set_thresholds(self, thresholds: dict[str, float]) -> None:
-        """Thresholds the caller decides with; with ``recheck_margin``, int8 scores near them are re-checked."""
+        """Thresholds the caller decides with; with ``recheck_margin``, fast (int8/bf16) scores near them are
+        re-checked in full precision."""
         cols = [j for j, label in enumerate(self.labels) if label in thresholds]
         self._focus = (np.array(cols), np.array([thresholds[self.labels[j]] for j in cols], dtype=np.float32))
 
     def describe(self) -> dict:
         return {"name": self.name, "labels": list(self.labels), "model_type": self.settings.model_type,
-                "checkpoint": str(self.checkpoint), "quantize": self.settings.quantize,
+                "checkpoint": str(self.checkpoint), "quantize": self.settings.quantize, "bf16": self.settings.bf16,
                 "recheck_margin": self.settings.recheck_margin,
                 "max_length": self.max_len, "window_overlap": self.settings.window_overlap}
 
@@ -192,12 +194,12 @@ class DetoxifyScorer(Scorer):
         per_text = np.bincount(owner, minlength=len(texts))
         self._count("windows", len(wins))
         self._count("multi_window_texts", int((per_text > 1).sum()))
-        probs = self._forward(self.model, [w[1] for w in wins])
+        probs = self._forward(self.model, [w[1] for w in wins], self.settings.bf16)
         if self.full_model is not None and self._focus is not None and len(self._focus[0]):
             cols, thresholds = self._focus
             near = np.flatnonzero((np.abs(probs[:, cols] - thresholds) < self.settings.recheck_margin).any(axis=1))
             if len(near):
-                probs[near] = self._forward(self.full_model, [wins[k][1] for k in near])
+                probs[near] = self._forward(self.full_model, [wins[k][1] for k in near], bf16=False)
             self._count("rechecked_windows", len(near))
         np.maximum.at(scores, owner, probs)
         return scores
@@ -205,9 +207,11 @@ class DetoxifyScorer(Scorer):
     def _count(self, key: str, n: int) -> None:
         self.counts[key] = self.counts.get(key, 0) + n
 
-    def _forward(self, model, windows: list[list[int]]) -> np.ndarray:
+    def _forward(self, model, windows: list[list[int]], bf16: bool) -> np.ndarray:
         """Sigmoid scores of each window: repeated windows scored once, the rest sorted by length and
-        batched up to the token budget."""
+        batched up to the token budget (under bfloat16 autocast if ``bf16``)."""
+        import contextlib
+
         import torch
 
         first: dict[tuple, int] = {}
@@ -215,7 +219,9 @@ class DetoxifyScorer(Scorer):
         self._count("repeated_windows", len(windows) - len(first))
         out = np.zeros((len(windows), len(self.labels)), dtype=np.float32)
         order = sorted(first.values(), key=lambda k: len(windows[k]))
-        with torch.inference_mode():
+        device_type = torch.device(self.settings.device).type
+        autocast = torch.autocast(device_type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+        with torch.inference_mode(), autocast:
             for batch in token_budget_batches(order, [len(w) for w in windows], self.settings.batch_tokens,
                                               self.settings.max_batch):
                 enc = self.tokenizer.pad({"input_ids": [windows[k] for k in batch]}, return_tensors="pt")

@@ -58,12 +58,18 @@ class DetoxifySettings(_Strict):
                                                               "(a text's score is the maximum over its windows).")
     quantize: bool = Field(False, description="int8 dynamic quantization of the Linear layers (CPU only; faster, "
                                               "scores move slightly: measure agreement with the benchmark).")
-    recheck_margin: float = Field(0.0, ge=0, le=1, description="With quantize: windows whose int8 score is within "
-                                                               "this of a decision threshold are scored again by the "
-                                                               "unquantized model (kept in memory too). 0: off.")
+    bf16: bool = Field(False, description="Run the forward passes under bfloat16 autocast (fast on CPUs with "
+                                          "avx512_bf16/AMX; scores move slightly: measure agreement with the "
+                                          "benchmark). Not with quantize.")
+    recheck_margin: float = Field(0.0, ge=0, le=1, description="With quantize or bf16: windows whose fast score is "
+                                                               "within this of a decision threshold are scored again "
+                                                               "in full precision (for int8, by the unquantized "
+                                                               "model, kept in memory too). 0: off.")
 
     @model_validator(mode="after")
     def _paths_exist(self) -> "DetoxifySettings":
+        if self.bf16 and self.quantize:
+            raise ValueError("bf16 and quantize exclude each other: choose one fast mode")
         if self.checkpoint is not None and not self.checkpoint.is_file():
             raise ValueError(f"checkpoint {self.checkpoint} is not a file")
         if self.huggingface_config_path is not None and not self.huggingface_config_path.is_dir():

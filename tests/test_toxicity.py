@@ -187,6 +187,19 @@ def test_int8_rechecks_windows_near_thresholds(tiny_detoxify):
     assert rechecked.pop_counts()["rechecked_windows"] == len(texts)
 
 
+def test_bf16_autocast_and_its_full_precision_recheck(tiny_detoxify):
+    ckpt, hf = tiny_detoxify
+    texts = [f"{c} {t}" for c, t in zip(CLEAN, TOXIC)] + CLEAN
+    exact = _stage(scorer=_scorer(ckpt, hf)).scorer.score(texts)
+    bf16 = _stage(scorer=_scorer(ckpt, hf, bf16=True)).scorer.score(texts)
+    assert 0 < np.abs(bf16 - exact).max() < 0.05  # bfloat16 really ran, and stays close
+    rechecked = _stage(scorer=_scorer(ckpt, hf, bf16=True, recheck_margin=1.0)).scorer
+    np.testing.assert_allclose(rechecked.score(texts), exact, atol=1e-6)
+    assert rechecked.pop_counts()["rechecked_windows"] == len(texts)
+    with pytest.raises(ValueError, match="exclude each other"):
+        ToxicitySettings.model_validate({"scorer": _scorer(ckpt, hf, bf16=True, quantize=True)})
+
+
 def test_hold_and_flag_actions(tiny_detoxify):
     ckpt, hf = tiny_detoxify
     docs = lambda: [Document("t", TOXIC[2]), Document("c", CLEAN[4])]  # noqa: E731
