@@ -36,6 +36,10 @@ def test_quick_demo(tmp_path, capsys):
     assert "accounting_identity" in printed and "checks: PASSED" in printed
     summary = json.loads((out / "filtered" / "reports" / "summary.json").read_text())
     assert summary["passed"]
+    combined = json.loads((out / "summary.json").read_text())  # every step's checks in one place
+    assert {"pipeline", "train"} <= set(combined["reports"]) and combined["passed"]
+    assert len(combined["checks"]) > len(summary["checks"])
+    assert "train_loss.png" in (out / "summary.html").read_text()
 
 
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path, capsys):

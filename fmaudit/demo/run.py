@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from fmaudit.errors import EXIT_CHECK_FAILED, EXIT_OK, UsageError
+from fmaudit.errors import UsageError
 
 DEMO_POLICY = Path(__file__).resolve().parents[2] / "policies" / "demo.yaml"
 MARKER = ".fmaudit-demo"
@@ -73,7 +73,8 @@ def filter_step(ctx: DemoContext) -> None:
 def run_demo(out: str | Path = "reports/demo", quick: bool = False, policy: Optional[str | Path] = None,
              workers: Optional[int] = None) -> int:
     """Run every demo step into ``out`` (replacing an earlier demo there); print the checks; return the exit code."""
-    from fmaudit.reports.envelope import read_reports
+    from fmaudit.reports.envelope import new_run_id, write_summary
+    from fmaudit.reports.render import render_html
     from fmaudit.reports.table import format_checks
 
     out = Path(out)
@@ -90,14 +91,16 @@ def run_demo(out: str | Path = "reports/demo", quick: bool = False, policy: Opti
         step_t0 = time.perf_counter()
         getattr(importlib.import_module(module), func)(ctx)
         print(f"[{time.perf_counter() - step_t0:6.1f}s] {func}", flush=True)
-    checks = [{"report": r["stage"], **c} for d in ctx.reports_dirs for r in read_reports(d) for c in r["checks"]]
+    summary = write_summary(out, new_run_id(), sources=ctx.reports_dirs)
+    page = render_html(out, sources=ctx.reports_dirs)
+    checks = summary["checks"]
     print()
     for note in ctx.notes:
         print(note)
     print()
     print(format_checks(checks))
-    failed = [f"{c['report']}:{c['name']}" for c in checks if not c["passed"] and c["severity"] == "error"]
+    failed = summary["failed"]
     print(f"\ndemo finished in {time.perf_counter() - t0:.0f}s; checks: "
           f"{'PASSED' if not failed else 'FAILED: ' + ', '.join(failed)}; reports in "
-          f"{', '.join(str(d) for d in ctx.reports_dirs)}")
-    return EXIT_CHECK_FAILED if failed else EXIT_OK
+          f"{', '.join(str(d) for d in ctx.reports_dirs)}; all checks in {out / 'summary.json'} and {page}")
+    return summary["exit_code"]

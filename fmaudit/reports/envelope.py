@@ -113,9 +113,10 @@ def read_reports(reports_dir: str | os.PathLike) -> list[dict]:
     return out
 
 
-def write_summary(reports_dir: str | os.PathLike, run_id: str) -> dict:
-    """Write ``summary.json``: every check of every report in the folder, and the run's verdict."""
-    reports = read_reports(reports_dir)
+def write_summary(reports_dir: str | os.PathLike, run_id: str, sources: Iterable[str | os.PathLike] = ()) -> dict:
+    """Write ``summary.json`` in ``reports_dir``: every check of every report there (or, given ``sources``,
+    of every report in those folders), and the run's verdict."""
+    reports = [r for d in (list(sources) or [reports_dir]) for r in read_reports(d)]
     checks = [{"report": r["stage"], **c} for r in reports for c in r["checks"]]
     failed = [c for c in checks if not c["passed"] and c["severity"] == "error"]
     summary = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Iterable
 
 from fmaudit.reports.envelope import SUMMARY, read_reports
 
@@ -15,13 +16,18 @@ def _num(v) -> str:
     return "" if v is None else str(v)
 
 
-def render_html(reports_dir: str | os.PathLike) -> Path:
-    """Write ``<reports_dir>/summary.html`` from the envelopes and ``summary.json`` there."""
+def render_html(reports_dir: str | os.PathLike, sources: Iterable[str | os.PathLike] = ()) -> Path:
+    """Write ``<reports_dir>/summary.html`` from ``summary.json`` there and the envelopes there (or in
+    ``sources``; plots are linked relative to ``reports_dir``)."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     reports_dir = Path(reports_dir)
     summary = json.loads((reports_dir / SUMMARY).read_text(encoding="utf-8"))
-    reports = read_reports(reports_dir)
+    reports = []
+    for d in list(sources) or [reports_dir]:
+        for r in read_reports(d):
+            r["plots"] = [os.path.relpath(Path(d) / p, reports_dir) for p in r["plots"]]
+            reports.append(r)
     env = Environment(loader=PackageLoader("fmaudit.reports", "templates"), autoescape=select_autoescape())
     env.filters["num"] = _num
     policy = reports[0]["policy"] if reports else None
