@@ -174,6 +174,27 @@ def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, Record]]:
         yield -1, Quarantined(str(path), -1, "unreadable_file", f"unreadable file: {e}", "")
 
 
+def iter_json_rows(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
+    """``(line, row)`` of each JSON object in a JSONL file (plain or gzip) that fmaudit or its user wrote for
+    fmaudit (side outputs, ground truth, metrics), not a corpus: here a bad line is an InputError naming the
+    file and the line, and an unreadable file one naming the file."""
+    path = Path(path)
+    try:
+        with _open_binary(path) as f:
+            for lineno, raw in enumerate(f, 1):
+                if not raw.strip():
+                    continue
+                try:
+                    row = orjson.loads(raw)
+                except orjson.JSONDecodeError as e:
+                    raise InputError(f"{path}:{lineno}: not JSON: {e.msg} at column {e.colno}") from None
+                if not isinstance(row, dict):
+                    raise InputError(f"{path}:{lineno}: not a JSON object")
+                yield lineno, row
+    except (OSError, EOFError) as e:
+        raise InputError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+
+
 def parse_json_record(raw: bytes, source: str, lineno: int) -> Record:
     """Turn one JSONL line into a Document, or a Quarantined record saying what is wrong."""
     try:

@@ -42,7 +42,7 @@ def register(sub) -> None:
 
 
 def cmd_decrypt(args) -> int:
-    from fmaudit.corpus import expand_inputs, write_jsonl
+    from fmaudit.corpus import expand_inputs, iter_json_rows, write_jsonl
     from fmaudit.pii.keys import load_key, missing_key_message
     from fmaudit.pii.operators import decrypt_text
 
@@ -54,12 +54,10 @@ def cmd_decrypt(args) -> int:
         return 0
     if not args.inputs or not args.out:
         raise UsageError("give INPUT files or folders and --out, or --text")
-    from fmaudit.pii.evaluate import iter_file_rows
-
     total = 0
     for path in expand_inputs(args.inputs):
         rows = []
-        for n, row in iter_file_rows(path):
+        for n, row in iter_json_rows(path):
             if isinstance(row.get("text"), str):
                 row["text"], count = _decrypt_or_fail(decrypt_text, row["text"], key, f"{path}:{n}")
                 total += count

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from fmaudit.corpus import sha256_file
+from fmaudit.corpus import iter_json_rows, sha256_file
 from fmaudit.stages.base import Check
 
 PLOT = "train_loss.png"
@@ -20,8 +19,9 @@ def lineage(data_dir: Path, tokenizer_dir: Path) -> list[dict]:
 
 
 def read_metrics(run: Path) -> list[dict]:
+    """The rows of ``RUN/metrics.jsonl`` (none before the first log interval)."""
     path = run / "metrics.jsonl"
-    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
+    return [row for _, row in iter_json_rows(path)] if path.exists() else []
 
 
 def write_train_report(run: Path, settings, policy, config, n_params: int, token_meta: dict, data_dir: Path,

@@ -9,32 +9,15 @@ finding of the same type. A finding is a true positive when it overlaps an injec
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Iterator
 
+from fmaudit.corpus import iter_json_rows
 from fmaudit.errors import InputError
 
 LEDGER_DIR = "pii_ledger"
 DOC_DIRS = ("data", "dropped", "held")
-
-
-def iter_file_rows(path: Path) -> Iterator[tuple[int, dict]]:
-    """``(line, row)`` of a JSONL file (plain or gzip); InputError naming a line that is not a JSON object."""
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{path}:{n}: not JSON: {e.msg}") from None
-            if not isinstance(row, dict):
-                raise InputError(f"{path}:{n}: not a JSON object")
-            yield n, row
 
 
 def iter_rows(folder: Path) -> Iterator[dict]:
@@ -43,24 +26,14 @@ def iter_rows(folder: Path) -> Iterator[dict]:
         return
     for path in sorted(folder.iterdir()):
         if path.name.endswith((".jsonl", ".jsonl.gz")):
-            yield from (row for _, row in iter_file_rows(path))
+            yield from (row for _, row in iter_json_rows(path))
 
 
 def load_truth(path: Path) -> dict[str, list[dict]]:
     """The ``kind: pii`` rows of a ground-truth file, by document id; InputError naming a bad line."""
     truth: dict[str, list[dict]] = defaultdict(list)
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ground-truth file: {e.strerror or e}") from None
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{path}:{n}: not JSON: {e.msg}") from None
-        if not isinstance(row, dict) or row.get("kind") != "pii":
+    for n, row in iter_json_rows(path):
+        if row.get("kind") != "pii":
             continue
         missing = [k for k in ("id", "entity_type", "start", "end") if k not in row]
         if missing:
