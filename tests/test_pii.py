@@ -191,7 +191,7 @@ def test_density_drop_keeps_the_dropped_text_anonymized(analyzer, settings):
 
     s = settings.model_copy(update={"max_density": 0.3})
     stage = PiiStage(s)
-    stage.key, stage.setup_error, stage.write_ledger = pii_key(), None, True  # setup() with the shared analyzer
+    stage.key, stage.write_ledger = pii_key(), True  # setup() with the shared analyzer
     stage.analyzer, stage.rewriter = analyzer, Rewriter(s, pii_key())
     dense = Document("dense", "a@example.com, b@example.org, c@example.net, d@example.com")
     plain = Document("plain", TEXT + " The office is open on weekdays and closed on public holidays." * 3)
