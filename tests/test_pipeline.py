@@ -101,6 +101,9 @@ def test_stages_flag_and_bad_inputs(tmp_path, mixed_corpus, capsys):
     assert "different job" in capsys.readouterr().err
     assert run_cli("filter", "--policy", policy, tmp_path / "nope.jsonl", "--out", tmp_path / "x") == 2
     assert "no such file" in capsys.readouterr().err
+    assert run_cli("filter", "--policy", policy, mixed_corpus, "--out", tmp_path / "t", "--truth",
+                   tmp_path / "nope-truth.jsonl") == 2
+    assert "nope-truth.jsonl: no such ground-truth file" in capsys.readouterr().err and not (tmp_path / "t").exists()
     assert run_cli("filter", "--policy", policy, mixed_corpus, "--out", tmp_path / "y", "--stages", "cda") == 2
     assert run_cli("filter", "--policy", policy, mixed_corpus, "--out", tmp_path / "z", "--workers", "0") == 2
 

@@ -58,6 +58,8 @@ def run_filter(
     """Run the policy's data stages (or only ``stages``) over ``inputs`` into ``out``."""
     started, t0 = now_iso(), time.perf_counter()
     specs = policy.select(stages)
+    if truth is not None and not Path(truth).is_file():
+        raise UsageError(f"{truth}: no such ground-truth file (--truth)")
     for s in specs:
         get_stage(s.name)(s.settings).preflight()
     files = expand_inputs(inputs)
