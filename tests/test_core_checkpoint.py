@@ -67,6 +67,9 @@ def test_generate_cli_on_foreign_checkpoint(foreign, capsys):
     assert run_cli("generate", foreign, "--prompt", "the cat", "--max-new-tokens", "5", "--perplexity", "--json") == 0
     out = json.loads(capsys.readouterr().out.strip())
     assert out["prompt"] == "the cat" and out["perplexity"] > 1
+    for flag, value in (("--max-new-tokens", "0"), ("--temperature", "0"), ("--top-p", "1.5")):
+        assert run_cli("generate", foreign, "--prompt", "the cat", "--sample", flag, value) == 2  # not 3
+        assert flag in capsys.readouterr().err
 
 
 def test_pickle_only_checkpoint_is_refused(foreign, tmp_path, capsys):

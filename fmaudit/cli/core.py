@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from fmaudit.cli.argtypes import positive_float, positive_int, probability
 from fmaudit.errors import UsageError
 
 
@@ -25,9 +26,9 @@ def register(sub) -> None:
     p.add_argument("--config", help="a transformers config.json, or a checkpoint folder holding one")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a config field (JSON value), e.g. --set num_hidden_layers=8")
-    p.add_argument("--vocab-size", type=int, default=32000, help="vocabulary size (default 32000)")
-    p.add_argument("--seq-len", type=int, help="sequence length (default: the policy's, else 2048)")
-    p.add_argument("--micro-batch", type=int, default=1, help="sequences per micro-batch, for activations")
+    p.add_argument("--vocab-size", type=positive_int, default=32000, help="vocabulary size (default 32000)")
+    p.add_argument("--seq-len", type=positive_int, help="sequence length (default: the policy's, else 2048)")
+    p.add_argument("--micro-batch", type=positive_int, default=1, help="sequences per micro-batch, for activations")
     p.add_argument("--precision", choices=["bf16", "fp16", "fp32"], default="bf16", help="activation precision")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_model_size)
@@ -46,11 +47,11 @@ def register(sub) -> None:
     p = sub.add_parser("generate", help="continue prompts with a checkpoint (any local causal-LM folder)")
     p.add_argument("checkpoint", metavar="CKPT", help="checkpoint folder (e.g. RUN/model)")
     p.add_argument("--prompt", action="append", required=True, help="a prompt (repeat for several)")
-    p.add_argument("--max-new-tokens", type=int, default=50)
+    p.add_argument("--max-new-tokens", type=positive_int, default=50)
     p.add_argument("--sample", action="store_true", help="sample (seeded) instead of greedy decoding")
-    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--temperature", type=positive_float, default=1.0)
     p.add_argument("--top-k", type=int, default=50)
-    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--top-p", type=probability, default=1.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--perplexity", action="store_true", help="also print each prompt's perplexity")
     p.add_argument("--device", help="torch device (default: cpu)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from fmaudit.cli.argtypes import positive_int
 from fmaudit.errors import UsageError
 
 
@@ -14,7 +15,7 @@ def register(sub) -> None:
     p.add_argument("--policy", required=True, help="policy YAML file")
     p.add_argument("--out", required=True, help="output folder (data/, dropped/, quarantine/, reports/)")
     p.add_argument("--stages", help="comma-separated: run only these stages of the policy")
-    p.add_argument("--workers", type=_positive_int, help="worker processes (default: policy, else all cores)")
+    p.add_argument("--workers", type=positive_int, help="worker processes (default: policy, else all cores)")
     p.add_argument("--engine", default="local", help="execution engine (default: local)")
     p.add_argument("--address", help="Ray cluster address (with --engine ray)")
     p.add_argument("--truth", help="ground-truth file of a demo corpus, for precision/recall in reports")
@@ -32,7 +33,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("demo-corpus", help="write the seeded synthetic demo corpus and its ground truth")
     p.add_argument("out", metavar="OUT")
-    p.add_argument("--docs", type=_positive_int, default=2000, help="number of documents (default 2000)")
+    p.add_argument("--docs", type=positive_int, default=2000, help="number of documents (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=cmd_demo_corpus)
 
@@ -40,24 +41,12 @@ def register(sub) -> None:
     p.add_argument("--out", default="reports/demo", help="output folder (default reports/demo)")
     p.add_argument("--quick", action="store_true", help="a small run of a couple of minutes")
     p.add_argument("--policy", help="policy file (default policies/demo.yaml)")
-    p.add_argument("--workers", type=_positive_int, help="worker processes for data stages")
+    p.add_argument("--workers", type=positive_int, help="worker processes for data stages")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("report", help="print the checks table of a reports folder")
     p.add_argument("reports_dir", metavar="DIR")
     p.set_defaults(func=cmd_report)
-
-
-def _positive_int(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
-    return value
 
 
 def cmd_filter(args) -> int:
