@@ -61,6 +61,12 @@ def dumps(obj: dict) -> str:
     return orjson.dumps(obj).decode("utf-8")
 
 
+def id_hash64(text: str) -> int:
+    """A stable 64-bit hash of a document id (or any string): the one used for id sets and for seeded,
+    shard-independent per-document choices (``id_hash64(x) / 2**64`` is uniform in [0, 1))."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -126,7 +132,7 @@ class IdIndex:
 
     def add(self, doc_id: str) -> bool:
         """Record ``doc_id``; False if it was already there."""
-        key = int.from_bytes(hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+        key = id_hash64(doc_id)
         if key in self._recent:
             return False
         if self._runs:

@@ -19,7 +19,7 @@ from typing import Iterator
 
 import numpy as np
 
-from fmaudit.corpus import expand_inputs, read_documents
+from fmaudit.corpus import expand_inputs, id_hash64, read_documents
 from fmaudit.errors import InputError
 
 ENCODE_BATCH = 256
@@ -27,8 +27,7 @@ ENCODE_BATCH = 256
 
 def is_held_out(doc_id: str, fraction: float) -> bool:
     """Deterministic held-out split by document id (stable across runs, shards and process counts)."""
-    h = int.from_bytes(hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
-    return h / 2**64 < fraction
+    return id_hash64(doc_id) / 2**64 < fraction
 
 
 def data_folder(path: str | os.PathLike) -> Path:

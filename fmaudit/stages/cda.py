@@ -10,14 +10,13 @@ al. 2019). The report gives each axis's term balance before and after, from merg
 
 from __future__ import annotations
 
-import hashlib
 from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fmaudit.cda.swapper import GENDER, GENDER_SIDES, Axis, Counterfactual, Swapper
 from fmaudit.cda.wordlists import GENDER_PAIRS, GENDERED_NAMES, PairFileError, load_pairs
-from fmaudit.corpus import Document
+from fmaudit.corpus import Document, id_hash64
 from fmaudit.stages import register
 from fmaudit.stages.base import Check, ReportContext, Resources, Stage, StageReport, StageResult, StageSettings
 from fmaudit.stats import StageStats
@@ -122,8 +121,7 @@ def swapper_from_settings(settings: CdaSettings) -> Swapper:
 
 def substitute_draw(seed: int, doc_id: str) -> float:
     """A uniform number in [0, 1) that depends only on the seed and the document id."""
-    digest = hashlib.blake2b(f"{seed}\x00{doc_id}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    return int.from_bytes(digest, "little") / 2.0 ** 64
+    return id_hash64(f"{seed}\x00{doc_id}") / 2.0 ** 64
 
 
 @register
