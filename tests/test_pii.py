@@ -240,6 +240,9 @@ def test_demo_run_leaks_no_injected_pii(tmp_path, monkeypatch):
     assert result.exit_code == 0
     assert run_cli("eval", "pii", out, "--truth", truth, "--min-recall", "0.97") == 0
     assert run_cli("pii", "decrypt", "--demo-key", out / "data", "--out", tmp_path / "plain") == 0
+    # the job folder holds data/00000.jsonl, pii_ledger/00000.jsonl, ...: same names, refused before writing
+    assert run_cli("pii", "decrypt", "--demo-key", out, "--out", tmp_path / "clash") == 2
+    assert not (tmp_path / "clash").exists()
     cards = {r["value"] for rows in load_truth(truth).values() for r in rows if r["entity_type"] == "CREDIT_CARD"}
     restored = "".join(p.read_text() for p in (tmp_path / "plain").iterdir())
     assert cards and all(c in restored for c in cards - missed)

@@ -54,8 +54,15 @@ def cmd_decrypt(args) -> int:
         return 0
     if not args.inputs or not args.out:
         raise UsageError("give INPUT files or folders and --out, or --text")
+    files = expand_inputs(args.inputs)
+    by_name: dict[str, Path] = {}
+    for path in files:
+        if path.name in by_name:
+            raise UsageError(f"{by_name[path.name]} and {path} would both be written to {Path(args.out) / path.name}; "
+                             f"decrypt one folder per --out")
+        by_name[path.name] = path
     total = 0
-    for path in expand_inputs(args.inputs):
+    for path in files:
         rows = []
         for n, row in iter_json_rows(path):
             if isinstance(row.get("text"), str):
