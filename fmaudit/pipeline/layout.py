@@ -5,7 +5,7 @@
     OUT/held/00000.jsonl          documents held for human review, with {"held": {"stage", "reason"}}
     OUT/quarantine/00000.jsonl    malformed records with source file, line and error
     OUT/<stage>_<name>/00000.jsonl side outputs of a stage (e.g. the PII ledger)
-    OUT/reports/                  <stage>.json, pipeline.json, summary.json
+    OUT/reports/                  <stage>.json (and plots), pipeline.json, summary.json/.html, manifest.json
     OUT/.fmaudit/                 job identity, per-shard statistics, completion markers
 
 A shard's files are written under ``.fmaudit/tmp/`` and renamed into place; its statistics and then
