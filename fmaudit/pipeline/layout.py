@@ -51,10 +51,6 @@ class JobLayout:
     def is_done(self, index: int) -> bool:
         return self.marker(index).exists()
 
-    def done_indices(self) -> list[int]:
-        d = self.state / "done"
-        return sorted(int(p.name) for p in d.iterdir()) if d.exists() else []
-
     def prepare(self) -> None:
         for sub in ("done", "shards"):
             (self.state / sub).mkdir(parents=True, exist_ok=True)
