@@ -61,6 +61,18 @@ def presidio_analyzer(model: str = "en_core_web_sm", language: str = "en", nlp=N
         engine = NlpEngineProvider(nlp_configuration=config).create_engine()
         if nlp is not None:
             engine.nlp[language] = nlp
+        _ignore_unmapped_ner_labels(engine, language)
         return AnalyzerEngine(nlp_engine=engine, supported_languages=[language])
     finally:
         log.setLevel(level)
+
+
+def _ignore_unmapped_ner_labels(engine, language: str) -> None:
+    """NER labels presidio has no entity type for (CARDINAL, MONEY, ...) can never be asked for; ignoring them
+    spares a logged warning per label per analyzed text."""
+    model = engine.nlp[language]
+    ner = model.get_pipe("ner") if "ner" in model.pipe_names else None
+    config = engine.ner_model_configuration
+    mapping = config.model_to_presidio_entity_mapping
+    config.labels_to_ignore = list(config.labels_to_ignore) + [
+        label for label in (ner.labels if ner else ()) if label not in mapping]

@@ -3,8 +3,6 @@ then a few continuations generated from the start of held-out documents."""
 
 from __future__ import annotations
 
-import logging
-
 from fmaudit.core.data import is_held_out
 
 VOCAB_SIZE = 2048
@@ -42,7 +40,6 @@ def train_step(ctx) -> None:
 
     held_out = [d.text for d in read_documents([data]) if is_held_out(d.id, settings.holdout_fraction)]
     prompts = [" ".join(text.split()[:PROMPT_WORDS]) for text in held_out[:PROMPTS]]
-    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)  # its start-up notes are not for the demo
     model, tokenizer = load_checkpoint(result.model_dir)
     greedy = generate(model, tokenizer, prompts, max_new_tokens=30)
     sampled = generate(model, tokenizer, prompts, max_new_tokens=30, sample=True, temperature=0.8, seed=ctx.seed)

@@ -113,12 +113,7 @@ class BatchAnalyzer:
         self._check_entities()
         self.nlp = self.engine.nlp_engine.nlp[settings.language]
         ner = self.nlp.get_pipe("ner") if "ner" in self.nlp.pipe_names else None
-        ner_config = self.engine.nlp_engine.ner_model_configuration
-        mapping = ner_config.model_to_presidio_entity_mapping
-        # NER labels presidio has no type for (CARDINAL, ...) can never be asked for; ignoring them spares a
-        # logged warning per entity per text
-        ner_config.labels_to_ignore = list(ner_config.labels_to_ignore) + [
-            label for label in (ner.labels if ner else ()) if label not in mapping]
+        mapping = self.engine.nlp_engine.ner_model_configuration.model_to_presidio_entity_mapping
         ner_types = {mapping.get(label, label) for label in (ner.labels if ner else ())} & set(self.entities)
         self.ner = ner if ner_types else None
         self.words = Vocabulary.of(self.nlp) if settings.ner_focus and ner_types <= NAME_TYPES else None
