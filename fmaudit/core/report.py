@@ -87,12 +87,10 @@ def write_train_report(run: Path, settings, policy, config, n_params: int, token
 
 
 def plot_loss(train_rows: list[dict], val_rows: list[dict], path: Path) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure  # not pyplot: no global backend switch in the caller's process
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    fig = Figure(figsize=(6, 4), dpi=100)
+    ax = fig.add_subplot()
     ax.plot([r["step"] for r in train_rows], [r["loss"] for r in train_rows], label="train")
     ax.plot([r["step"] for r in val_rows], [r["loss"] for r in val_rows], "o-", label="held-out")
     ax.set_xlabel("optimizer step")
@@ -102,7 +100,6 @@ def plot_loss(train_rows: list[dict], val_rows: list[dict], path: Path) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def _exp(x):

@@ -22,13 +22,11 @@ def counts_table(stats: StageStats) -> dict[str, dict]:
 
 
 def plot_density(hist: Histogram, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: no global backend switch in the caller's process
 
     edges = hist.edges
-    fig, ax = plt.subplots(figsize=(6, 3.2))
+    fig = Figure(figsize=(6, 3.2))
+    ax = fig.add_subplot()
     ax.bar(edges[:-1], hist.counts, width=edges[1] - edges[0], align="edge", color="#4c72b0")
     ax.set_yscale("symlog")
     ax.set_xlabel("fraction of characters inside PII spans (last bin: and above)")
@@ -37,7 +35,6 @@ def plot_density(hist: Histogram, path) -> None:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def build_report(settings: PiiSettings, stats: StageStats, ctx: ReportContext) -> StageReport:
