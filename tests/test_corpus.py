@@ -85,3 +85,27 @@ def test_id_index_finds_duplicates_across_merges(monkeypatch):
     assert len(index) == 1000 and sum(r.size for r in index._runs) >= 900 and len(index._runs) <= 4
     assert not any(index.add(f"id-{i}") for i in range(0, 1000, 7))
     assert index.add("id-1000")
+
+
+def test_json_rows_of_fmaudit_files_name_file_and_line(tmp_path):
+    import gzip
+
+    import pytest
+
+    from fmaudit.corpus import iter_json_rows
+    from fmaudit.errors import InputError
+
+    good = tmp_path / "rows.jsonl.gz"
+    good.write_bytes(gzip.compress(b'{"a": 1}\n\n{"b": 2}\n'))
+    assert list(iter_json_rows(good)) == [(1, {"a": 1}), (3, {"b": 2})]
+    for name, body, message in (("bad.jsonl", b'{"a": 1}\n{oops\n', r"bad\.jsonl:2: not JSON"),
+                                ("list.jsonl", b'{"a": 1}\n[1, 2]\n', r"list\.jsonl:2: not a JSON object")):
+        (tmp_path / name).write_bytes(body)
+        with pytest.raises(InputError, match=message):
+            list(iter_json_rows(tmp_path / name))
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(gzip.compress(b'{"a": 1}\n' * 1000)[:40])
+    with pytest.raises(InputError, match=r"cut\.jsonl\.gz: cannot read"):
+        list(iter_json_rows(cut))
+    with pytest.raises(InputError, match=r"missing\.jsonl: cannot read"):
+        list(iter_json_rows(tmp_path / "missing.jsonl"))
