@@ -63,6 +63,8 @@ def test_reports_follow_schema_and_load_as_dataframes(tmp_path, mixed_corpus):
     assert all(len(f["sha256"]) == 64 for f in manifest["files"])
     html = (out / "reports" / "summary.html").read_text()
     assert "accounting_identity" in html and "All error-level checks passed" in html
+    (out / "reports" / "summary.json").write_text('{"passed": tru')  # a damaged reports folder: exit 2, not 3
+    assert run_cli("report", out) == 2
 
 
 def test_failed_check_exits_1(tmp_path, mixed_corpus):

@@ -102,7 +102,7 @@ def cmd_policy_schema(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from fmaudit.reports.envelope import SUMMARY
+    from fmaudit.reports.envelope import SUMMARY, read_json
     from fmaudit.reports.table import print_summary
 
     path = Path(args.reports_dir)
@@ -110,6 +110,6 @@ def cmd_report(args) -> int:
         path = path / "reports"
     if not (path / SUMMARY).exists():
         raise UsageError(f"{args.reports_dir}: no {SUMMARY} found")
-    summary = json.loads((path / SUMMARY).read_text())
+    summary = read_json(path / SUMMARY)
     print_summary(summary)
     return summary["exit_code"]

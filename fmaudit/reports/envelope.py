@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from fmaudit.errors import EXIT_CHECK_FAILED, EXIT_OK
+from fmaudit.errors import EXIT_CHECK_FAILED, EXIT_OK, InputError
 from fmaudit.reports.environment import environment
 
 SCHEMA_VERSION = "1.0"
@@ -101,13 +101,21 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
+def read_json(path: Path) -> Any:
+    """A JSON file of a reports folder; InputError naming the file when it cannot be read or parsed."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{path}: not a readable JSON file: {e}") from None
+
+
 def read_reports(reports_dir: str | os.PathLike) -> list[dict]:
     """Every report envelope in a folder (not the summary), sorted by stage name."""
     out = []
     for p in sorted(Path(reports_dir).glob("*.json")):
         if p.name in (SUMMARY, MANIFEST):
             continue
-        data = json.loads(p.read_text(encoding="utf-8"))
+        data = read_json(p)
         if isinstance(data, dict) and data.get("schema_version") and "stage" in data:
             out.append(data)
     return out
