@@ -10,14 +10,19 @@ huggingface_config_path). Decisions: a document is toxic when any label scores >
 
 Configurations of the stage: ``exact`` (length-sorted token-budget batches, windows, inference mode),
 ``int8`` (the same plus int8 dynamic quantization), ``int8_recheck`` (int8, with windows scoring within
-``--margin`` of a threshold scored again by the unquantized model), ``exact_small`` (``exact`` with
-batches of ``--small-batch-tokens``), ``bf16_small`` and ``bf16_small_recheck`` (the same with bfloat16
-autocast: avx512_bf16/AMX CPUs; re-check in float32), and ``cascade`` (profanity-check
+``--margin`` of a threshold scored again by the unquantized model), ``bf16_small`` and
+``bf16_small_recheck`` (bfloat16 autocast, for avx512_bf16/AMX CPUs, with batches of
+``--small-batch-tokens``: faster than the default budget in bf16; re-check in float32), and ``cascade`` (profanity-check
 clears plainly clean documents; the rest go to ``int8_recheck``). ``ratio``/``agreement`` on the last
 line are those of the fastest configuration that keeps the model for every document (not the cascade)
 with at least 99% identical decisions (``config=`` names it; ``exact`` if none reaches 99%); every
-configuration's figures follow. Random weights are a hard case for int8: their document representations
-differ little, so quantization noise moves scores by a large share of their spread.
+configuration's figures follow. Random weights are a hard case for int8 and bf16: their [CLS]
+representation hardly depends on the text (its spread across documents is about 1% of its size), so the
+rescaled classifier puts many documents near the threshold and reduced-precision noise flips them, and the
+*_recheck configurations re-score most windows. Brief fine-tuning (head and last layers on cached
+features, a few hundred steps on demo sentences) did not separate toxic from clean documents, and
+training every layer of a bert-base costs far more than this benchmark's budget on 2 CPU cores; a real
+checkpoint (environment variables above) gives the figures that count for int8 and bf16.
 
     python benchmarks/toxicity_throughput.py [--docs 64] [--threads N]
 """
@@ -147,7 +152,7 @@ def main() -> None:
     print(f"model: {what}; {len(docs)} documents, {sum(map(len, texts)) / len(texts):.0f} characters on average; "
           f"torch threads {threads}; toxic when any of {len(labels)} labels >= {args.threshold}", flush=True)
     small = {**detox, "batch_tokens": args.small_batch_tokens}
-    configs = {"exact": detox, "exact_small": small, "int8": {**detox, "quantize": True},
+    configs = {"exact": detox, "int8": {**detox, "quantize": True},
                "int8_recheck": {**detox, "quantize": True, "recheck_margin": args.margin},
                "bf16_small": {**small, "bf16": True},
                "bf16_small_recheck": {**small, "bf16": True, "recheck_margin": args.margin},
