@@ -23,9 +23,3 @@ class InputError(FmauditError):
 
 class PolicyError(FmauditError):
     """A policy file is invalid; the message names the file, the field and, where known, the line."""
-
-
-class CheckFailed(FmauditError):
-    """A policy check with severity `error` failed."""
-
-    exit_code = EXIT_CHECK_FAILED

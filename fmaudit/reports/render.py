@@ -8,12 +8,7 @@ from pathlib import Path
 from typing import Iterable
 
 from fmaudit.reports.envelope import SUMMARY, read_reports
-
-
-def _num(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return "" if v is None else str(v)
+from fmaudit.reports.table import format_value
 
 
 def render_html(reports_dir: str | os.PathLike, sources: Iterable[str | os.PathLike] = ()) -> Path:
@@ -29,7 +24,7 @@ def render_html(reports_dir: str | os.PathLike, sources: Iterable[str | os.PathL
             r["plots"] = [os.path.relpath(Path(d) / p, reports_dir) for p in r["plots"]]
             reports.append(r)
     env = Environment(loader=PackageLoader("fmaudit.reports", "templates"), autoescape=select_autoescape())
-    env.filters["num"] = _num
+    env.filters["num"] = format_value
     policy = reports[0]["policy"] if reports else None
     html = env.get_template("summary.html").render(summary=summary, reports=reports, policy=policy)
     path = reports_dir / "summary.html"

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Optional
 
 
-def _fmt(v) -> str:
+def format_value(v) -> str:
+    """A metric or threshold for display: floats to 4 significant digits, None as empty."""
     if isinstance(v, float):
         return f"{v:.4g}"
-    return str(v)
+    return "" if v is None else str(v)
 
 
 def format_checks(checks: list[dict]) -> str:
@@ -16,7 +17,7 @@ def format_checks(checks: list[dict]) -> str:
     for c in checks:
         op = {"max": "<=", "min": ">=", "equal": "=="}[c["direction"]]
         verdict = "pass" if c["passed"] else ("FAIL" if c["severity"] == "error" else c["severity"].upper())
-        rows.append((c.get("report", ""), c["name"], _fmt(c["value"]), f"{op} {_fmt(c['threshold'])}", verdict))
+        rows.append((c.get("report", ""), c["name"], format_value(c["value"]), f"{op} {format_value(c['threshold'])}", verdict))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

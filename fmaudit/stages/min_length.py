@@ -16,8 +16,8 @@ from fmaudit.stats import StageStats
 
 
 class MinLengthSettings(StageSettings):
-    min_chars: int = Field(200, ge=0, description="Drop documents with fewer characters than this (after stripping).")
-    min_words: int = Field(50, ge=0, description="Drop documents with fewer whitespace-separated words than this.")
+    min_chars: int = Field(200, ge=0, le=10_000_000, description="Drop documents with fewer characters than this (after stripping).")
+    min_words: int = Field(50, ge=0, le=1_000_000, description="Drop documents with fewer whitespace-separated words than this.")
 
 
 @register
