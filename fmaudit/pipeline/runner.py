@@ -63,8 +63,9 @@ def run_filter(
     for s in specs:
         get_stage(s.name)(s.settings).preflight()
     files = expand_inputs(inputs)
-    input_info = [{"path": str(p), "sha256": sha256_file(p), "bytes": p.stat().st_size} for p in files]
     layout = JobLayout(out)
+    input_info = _input_info(files, layout)
+    report_inputs = [{k: i[k] for k in ("path", "sha256", "bytes")} for i in input_info]
     job = {
         "policy_sha256": policy.sha256,
         "stages": [[s.name, s.settings.model_dump(mode="json")] for s in specs],
@@ -78,6 +79,7 @@ def run_filter(
         return FilterResult(layout.out, summary, counts, skipped=True)
     layout.prepare()
     write_json_atomic(layout.job_file, job)
+    write_json_atomic(layout.state / INPUTS_CACHE, input_info)
 
     workers = workers or policy.pipeline.workers or os.cpu_count() or 1
     spec = ProcessorSpec(str(layout.out), [(s.name, s.settings.model_dump(mode="python")) for s in specs],
@@ -105,8 +107,8 @@ def run_filter(
     run_id = new_run_id()
     ctx = ReportContext(layout.out, layout.reports, Path(truth) if truth else None)
     for s in specs:
-        _write_stage_report(s, merged[s.name], policy, input_info, run_id, started, wall, ctx)
-    counts = _write_pipeline_report(merged, policy, specs, input_info, run_id, started, wall,
+        _write_stage_report(s, merged[s.name], policy, report_inputs, run_id, started, wall, ctx)
+    counts = _write_pipeline_report(merged, policy, specs, report_inputs, run_id, started, wall,
                                     {"shards": n_shards[0], "shards_resumed": resumed[0], "workers": workers,
                                      "engine": engine}, layout.reports)
     write_manifest(layout)
@@ -114,6 +116,24 @@ def run_filter(
     render_html(layout.reports)
     layout.complete_marker.write_text(run_id)
     return FilterResult(layout.out, summary, counts)
+
+
+INPUTS_CACHE = "inputs.json"
+
+
+def _input_info(files: list[Path], layout: JobLayout) -> list[dict]:
+    """Path, sha256, size and modification time of each input. A file whose size and time match what this
+    job folder recorded is not read again, so resuming or re-running a finished job does not re-hash it."""
+    cache_file = layout.state / INPUTS_CACHE
+    cache = {c["path"]: c for c in json.loads(cache_file.read_text())} if cache_file.exists() else {}
+    info = []
+    for p in files:
+        st = p.stat()
+        known = cache.get(str(p))
+        fresh = known and known["bytes"] == st.st_size and known["mtime_ns"] == st.st_mtime_ns
+        info.append({"path": str(p), "sha256": known["sha256"] if fresh else sha256_file(p), "bytes": st.st_size,
+                     "mtime_ns": st.st_mtime_ns})
+    return info
 
 
 def _job_matches(layout: JobLayout, job: dict) -> bool:
