@@ -40,12 +40,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+SCRATCH = tempfile.TemporaryDirectory(prefix="tox-bench-")  # model and corpus (~330 MB), removed at exit
+
 
 def demo_documents(n: int, seed: int):
     from fmaudit.corpus import read_documents
     from fmaudit.demo.corpus import generate_corpus
 
-    d = Path(tempfile.mkdtemp(prefix="tox-bench-corpus-"))
+    d = Path(tempfile.mkdtemp(prefix="corpus-", dir=SCRATCH.name))
     generate_corpus(d, docs=n + n // 10 + 10, seed=seed)
     return [doc for doc in read_documents([d / "corpus"]) if len(doc.text) > 200][:n]
 
@@ -71,7 +73,7 @@ def checkpoint(texts) -> tuple[str, str, str]:
         return env_ckpt, env_cfg, "real checkpoint " + env_ckpt
     from fmaudit.detox_build import build_bert_checkpoint
 
-    out = Path(tempfile.mkdtemp(prefix="tox-bench-model-"))
+    out = Path(tempfile.mkdtemp(prefix="model-", dir=SCRATCH.name))
     ckpt, hf = build_bert_checkpoint(out, texts, vocab_size=8000, init=spread_classifier(texts[:16]))
     return str(ckpt), str(hf), "bert-base-shaped random weights (12 layers, hidden 768), classifier rescaled"
 

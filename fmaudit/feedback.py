@@ -15,7 +15,6 @@ Settings are pydantic models (part of a policy); :func:`make_scorer` builds the 
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -194,8 +193,9 @@ def audit_pick(text: str, fraction: float) -> bool:
     """Deterministic choice of about ``fraction`` of texts (by content hash: the same on every worker)."""
     if fraction <= 0:
         return False
-    h = int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
-    return h / 2**64 < fraction
+    from fmaudit.corpus import id_hash64
+
+    return id_hash64(text) / 2**64 < fraction
 
 
 def preflight_scorer(settings: BaseModel) -> tuple[str, ...]:

@@ -7,11 +7,10 @@ side output (``OUT/toxicity_scores/``) and the ground truth (rows ``{"kind": "to
 
 from __future__ import annotations
 
-import gzip
-import json
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
+from fmaudit.corpus import iter_json_rows
 from fmaudit.stages.base import Check, ReportContext, StageReport
 from fmaudit.stats import StageStats
 
@@ -116,10 +115,10 @@ def truth_metrics(ctx: ReportContext, stage_name: str) -> Optional[dict]:
     """Document-level precision/recall of the stage's decisions against ground-truth toxic documents."""
     if ctx.truth_path is None or not Path(ctx.truth_path).is_file():
         return None
-    toxic = {r["id"] for r in _jsonl(Path(ctx.truth_path)) if r.get("kind") == "toxic"}
+    toxic = {r["id"] for _, r in iter_json_rows(ctx.truth_path) if r.get("kind") == "toxic"}
     seen, hit = set(), set()
     for path in sorted((Path(ctx.out_dir) / f"{stage_name}_scores").glob("*.jsonl*")):
-        for row in _jsonl(path):
+        for _, row in iter_json_rows(path):
             seen.add(row["id"])
             if row["decision"] != "keep":
                 hit.add(row["id"])
@@ -130,14 +129,6 @@ def truth_metrics(ctx: ReportContext, stage_name: str) -> Optional[dict]:
     f1 = 2 * precision * recall / (precision + recall) if precision and recall else None
     return {"documents": len(seen), "toxic_in_truth": len(toxic), "true_positives": tp, "false_positives": fp,
             "false_negatives": fn, "precision": precision, "recall": recall, "f1": f1}
-
-
-def _jsonl(path: Path) -> Iterator[dict]:
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
 
 
 def plot_histograms(stats: StageStats, labels: list[str], thresholds: dict, path: Path) -> Path:
