@@ -22,19 +22,11 @@ def counts_table(stats: StageStats) -> dict[str, dict]:
 
 
 def plot_density(hist: Histogram, path) -> None:
-    from matplotlib.figure import Figure  # not pyplot: no global backend switch in the caller's process
+    from fmaudit.reports.plots import Panel, plot_histograms
 
-    edges = hist.edges
-    fig = Figure(figsize=(6, 3.2))
-    ax = fig.add_subplot()
-    ax.bar(edges[:-1], hist.counts, width=edges[1] - edges[0], align="edge", color="#4c72b0")
-    ax.set_yscale("symlog")
-    ax.set_xlabel("fraction of characters inside PII spans (last bin: and above)")
-    ax.set_ylabel("documents")
-    ax.set_title("PII density per document")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    plot_histograms([Panel(hist, "PII density per document",
+                           "fraction of characters inside PII spans (last bin: and above)")],
+                    path, yscale="symlog", panel_size=(6, 3.2), dpi=100)
 
 
 def build_report(settings: PiiSettings, stats: StageStats, ctx: ReportContext) -> StageReport:

@@ -133,20 +133,7 @@ def truth_metrics(ctx: ReportContext, stage_name: str) -> Optional[dict]:
 
 def plot_histograms(stats: StageStats, labels: list[str], thresholds: dict, path: Path) -> Path:
     """One log-scale histogram per label, with its threshold marked."""
-    from matplotlib.figure import Figure
+    from fmaudit.reports.plots import Panel, plot_histograms as draw
 
-    fig = Figure(figsize=(3.2 * len(labels), 2.8))
-    for k, label in enumerate(labels):
-        ax = fig.add_subplot(1, len(labels), k + 1)
-        h = stats.histograms[f"score:{label}"]
-        edges = h.edges
-        ax.bar(edges[:-1], h.counts, width=edges[1] - edges[0], align="edge", color="#4c72b0")
-        ax.set_yscale("log")
-        if label in thresholds:
-            ax.axvline(thresholds[label], color="#c44e52", linestyle="--")
-        ax.set_title(label, fontsize=9)
-        ax.set_xlabel("score", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    return path
+    return draw([Panel(stats.histograms[f"score:{label}"], label, "score", thresholds.get(label)) for label in labels],
+                path, dpi=80)
