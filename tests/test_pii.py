@@ -168,6 +168,9 @@ def test_missing_key_is_an_input_error(monkeypatch, tmp_path):
     from fmaudit.stages.pii import PiiStage
     from tests.conftest import write_policy
 
+    monkeypatch.setenv("FMAUDIT_PII_KEY", "short")
+    with pytest.raises(InputError, match="at least 16"):
+        PiiStage(PiiSettings(operators={"DEFAULT": "encrypt"})).preflight()
     monkeypatch.delenv("FMAUDIT_PII_KEY", raising=False)
     stage = PiiStage(PiiSettings(operators={"DEFAULT": "encrypt"}))
     with pytest.raises(InputError, match="FMAUDIT_PII_KEY"):

@@ -51,10 +51,16 @@ class PiiKey:
         return f"PiiKey(source={self.source!r})"
 
 
+MIN_KEY_BYTES = 16
+
+
 def load_key(key_env: str, key_file: Optional[str] = None, demo_key: bool = False) -> Optional[PiiKey]:
     """The key from ``$key_env``, else from ``key_file``, else the public demo key if allowed, else None."""
     value = os.environ.get(key_env)
     if value:
+        if len(value.encode("utf-8")) < MIN_KEY_BYTES:
+            raise InputError(f"environment variable {key_env} holds {len(value.encode('utf-8'))} bytes; "
+                             f"use at least {MIN_KEY_BYTES} random bytes (e.g. $(openssl rand -hex 32))")
         return PiiKey(value.encode("utf-8"), f"environment variable {key_env}")
     if key_file:
         path = Path(key_file).expanduser()
@@ -62,8 +68,8 @@ def load_key(key_env: str, key_file: Optional[str] = None, demo_key: bool = Fals
             data = path.read_bytes().strip()
         except OSError as e:
             raise InputError(f"{path}: cannot read PII key file: {e.strerror or e}") from None
-        if len(data) < 16:
-            raise InputError(f"{path}: PII key file holds {len(data)} bytes; use at least 16 random bytes")
+        if len(data) < MIN_KEY_BYTES:
+            raise InputError(f"{path}: PII key file holds {len(data)} bytes; use at least {MIN_KEY_BYTES} random bytes")
         return PiiKey(data, f"key file {path}")
     if demo_key:
         return PiiKey(DEMO_KEY, "public demo key")
