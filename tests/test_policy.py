@@ -53,3 +53,14 @@ def test_select_stages(tmp_path):
     assert [s.name for s in policy.select(["min_length"])] == ["min_length"]
     with pytest.raises(PolicyError, match="nosuch"):
         policy.select(["nosuch"])
+
+
+def test_policy_check_validates_model_overrides(tmp_path, capsys):
+    path = tmp_path / "p.yaml"
+    path.write_text("version: 1\nname: x\ntrain:\n  max_steps: 10\n  model:\n    preset: llama-tiny\n    overrides: {num_hiden_layers: 3}\n"
+                    "stages: []\n")
+    assert run_cli("policy", "check", path) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "train.model.overrides.num_hiden_layers" in err
+    path.write_text(path.read_text().replace("num_hiden_layers", "num_hidden_layers"))
+    assert run_cli("policy", "check", path) == 0

@@ -87,6 +87,14 @@ def cmd_policy_check(args) -> int:
 
     for f in args.files:
         policy = load_policy(f)
+        if policy.model.train is not None:  # config overrides are checked against transformers here, not on load
+            from fmaudit.core.model import build_config
+            from fmaudit.errors import PolicyError
+
+            try:
+                build_config(policy.model.train.model, vocab_size=256, seq_len=policy.model.train.seq_len)
+            except PolicyError as e:
+                raise PolicyError(f"invalid policy:\n  {f}: {e}") from None
         print(f"{f}: ok (policy {policy.name!r}; stages: {', '.join(s.name for s in policy.stages) or 'none'})")
     return 0
 
