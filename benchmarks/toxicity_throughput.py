@@ -99,12 +99,16 @@ class StageRunner:
         self.stage = Toxicity(ToxicitySettings.model_validate(
             {"scorer": scorer, "thresholds": {label: threshold for label in labels}}))
         self.stage.setup()
+        from fmaudit.stats import StageStats
+
+        # one StageStats for the whole run, as for one shard: its few anonymized report samples are taken once,
+        # not once per round (each costs a presidio pass, which per round would swamp the model's time)
+        self.stats = StageStats()
 
     def __call__(self, docs) -> list[bool]:
         from fmaudit.corpus import Document
-        from fmaudit.stats import StageStats
 
-        result = self.stage.process([Document(d.id, d.text, dict(d.meta)) for d in docs], StageStats())
+        result = self.stage.process([Document(d.id, d.text, dict(d.meta)) for d in docs], self.stats)
         dropped = {d.id for d, _ in result.dropped}
         return [d.id in dropped for d in docs]
 
