@@ -230,14 +230,21 @@ class DetoxifyScorer(Scorer):
         return out[source]
 
 
-def token_budget_batches(order: list[int], lengths: list[int], budget: int, max_batch: int) -> list[list[int]]:
-    """Cut ``order`` (sorted by length) into batches whose padded size (count x longest) fits ``budget``."""
-    batches, cur = [], []
+PADDING_SLACK = 0.1  # padded tokens may exceed real ones by this share: on a CPU, padding costs full compute
+
+
+def token_budget_batches(order: list[int], lengths: list[int], budget: int, max_batch: int,
+                         slack: float = PADDING_SLACK) -> list[list[int]]:
+    """Cut ``order`` (sorted by length) into batches whose padded size (count x longest) fits ``budget`` and
+    exceeds the real token count by at most ``slack`` (a new batch starts where lengths jump)."""
+    batches, cur, real = [], [], 0
     for k in order:
-        if cur and (len(cur) + 1) * lengths[k] > budget or len(cur) >= max_batch:
+        padded = (len(cur) + 1) * lengths[k]
+        if cur and (padded > budget or len(cur) >= max_batch or padded > (1 + slack) * (real + lengths[k])):
             batches.append(cur)
-            cur = []
+            cur, real = [], 0
         cur.append(k)
+        real += lengths[k]
     if cur:
         batches.append(cur)
     return batches

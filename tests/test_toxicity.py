@@ -251,3 +251,14 @@ def test_policy_errors_and_helpers(tmp_path):
     assert remove_spans("A b. C d. E f.", [(5, 9)]) == "A b. E f."
     for name in ("default.yaml", "demo.yaml"):
         assert any(s.name == "toxicity" for s in load_policy(Path(__file__).parents[1] / "policies" / name).stages)
+
+
+def test_batches_bound_padding():
+    from fmaudit.detox import token_budget_batches
+
+    lengths = [50, 52, 54, 120, 122, 300]
+    batches = token_budget_batches(list(range(6)), lengths, budget=8192, max_batch=64)
+    assert batches == [[0, 1, 2], [3, 4], [5]]  # lengths jump: new batches instead of padding 50 to 300
+    for b in batches:
+        assert len(b) * max(lengths[k] for k in b) <= 1.1 * sum(lengths[k] for k in b)
+    assert token_budget_batches([0, 1, 2], [100, 100, 100], budget=200, max_batch=64) == [[0, 1], [2]]
