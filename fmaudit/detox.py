@@ -104,8 +104,7 @@ def load_checkpoint(path: Path, trusted: bool = False, mmap: bool = False) -> di
         raise InputError(f"{path}: not a detoxify checkpoint (expected a dict with 'config' and 'state_dict')")
     try:
         args = loaded["config"]["arch"]["args"]
-        classes = loaded["config"]["dataset"]["args"]["classes"]
-        _ = args["model_name"], args["tokenizer_name"], args["model_type"]
+        _ = args["model_name"], args["tokenizer_name"], args["model_type"], loaded["config"]["dataset"]["args"]["classes"]
     except (KeyError, TypeError) as e:
         raise InputError(f"{path}: detoxify checkpoint config lacks {e} (config.arch.args.model_name/"
                          f"tokenizer_name/model_type and config.dataset.args.classes are needed)") from None
