@@ -17,6 +17,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from fmaudit.core.canaries import CanarySettings
+
 # Llama-style presets: the transformers LlamaConfig fields that set the size. The counts in the names include
 # untied embeddings at a 32k vocabulary; llama-tiny (~0.4M parameters at a 2k vocabulary, for tests) and
 # llama-mini (~1.3M at a 2k vocabulary, trains in minutes on two CPU cores) are for small tokenizers.
@@ -113,6 +115,9 @@ class TrainSettings(Strict):
     cpu_threads: Optional[int] = Field(None, ge=1, le=1024, description="Torch threads per process on CPU; null: "
                                                                          "torch's default (one per core). On a "
                                                                          "shared machine 1 is often much faster.")
+    canaries: Optional[CanarySettings] = Field(None, description="Random secrets planted in the training data at "
+                                                                  "chosen repetition counts, for the privacy."
+                                                                  "canaries audit (null: none).")
     max_heldout_loss_ratio: float = Field(0.9, gt=0, description="Check: final held-out loss / initial held-out "
                                                                  "loss must be at most this (training made progress).")
 

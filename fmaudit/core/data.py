@@ -19,6 +19,7 @@ from typing import Iterator
 
 import numpy as np
 
+from fmaudit.core import canaries as canary_lib
 from fmaudit.corpus import expand_inputs, id_hash64, read_documents
 from fmaudit.errors import InputError
 
@@ -40,9 +41,12 @@ def data_folder(path: str | os.PathLike) -> Path:
     return path
 
 
-def tokenize_corpus(data_dir: str | os.PathLike, tokenizer, out_dir: str | os.PathLike, holdout_fraction: float) -> dict:
+def tokenize_corpus(data_dir: str | os.PathLike, tokenizer, out_dir: str | os.PathLike, holdout_fraction: float,
+                    canaries: canary_lib.CanarySettings | None = None) -> dict:
     """Tokenize the documents of ``data_dir`` into ``out_dir/{train,val}.bin`` (reused when already there
-    for the same data files, by name, size and modification time, and the same tokenizer). Returns the metadata."""
+    for the same data files, by name, size and modification time, and the same tokenizer). With
+    ``canaries``, the canaries are planted in the training split and recorded in ``out_dir/canaries.json``.
+    Returns the metadata."""
     data = data_folder(data_dir)
     out = Path(out_dir)
     files = expand_inputs([data])
@@ -51,6 +55,8 @@ def tokenize_corpus(data_dir: str | os.PathLike, tokenizer, out_dir: str | os.Pa
         "tokenizer": hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode()).hexdigest(),
         "holdout_fraction": holdout_fraction,
     }
+    if canaries is not None:
+        identity["canaries"] = canary_lib.identity(canaries)
     meta_path = out / "meta.json"
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
@@ -60,7 +66,11 @@ def tokenize_corpus(data_dir: str | os.PathLike, tokenizer, out_dir: str | os.Pa
     dtype = np.uint16 if len(tokenizer) <= 65535 else np.uint32
     counts = {"train": [0, 0], "val": [0, 0]}  # documents, tokens
     with open(out / "train.bin.tmp", "wb") as ftrain, open(out / "val.bin.tmp", "wb") as fval:
-        for docs in _batches(read_documents(files), ENCODE_BATCH):
+        docs_in = read_documents(files)
+        if canaries is not None:  # one extra reading pass counts the documents, to spread the copies over them
+            docs_in = canary_lib.plant(docs_in, sum(1 for _ in read_documents(files)), canaries,
+                                       lambda doc_id: is_held_out(doc_id, holdout_fraction))
+        for docs in _batches(docs_in, ENCODE_BATCH):
             ids = tokenizer([d.text for d in docs], add_special_tokens=True)["input_ids"]
             for doc, tokens in zip(docs, ids):
                 split = "val" if is_held_out(doc.id, holdout_fraction) else "train"
@@ -68,6 +78,8 @@ def tokenize_corpus(data_dir: str | os.PathLike, tokenizer, out_dir: str | os.Pa
                 arr.tofile(fval if split == "val" else ftrain)
                 counts[split][0] += 1
                 counts[split][1] += arr.size
+    if canaries is not None:
+        canary_lib.write_record(out, canaries)
     for split in ("train", "val"):
         os.replace(out / f"{split}.bin.tmp", out / f"{split}.bin")
     meta = {"identity": identity, "dtype": np.dtype(dtype).name, "vocab_size": len(tokenizer),

@@ -108,7 +108,7 @@ def _train(s: TrainSettings, policy, data_dir: Path, tokenizer_dir: Path, run: P
     total_steps = s.total_steps(d.world)
     tokenizer = load_tokenizer(tokenizer_dir)
     if d.main:
-        tokenize_corpus(data_dir, tokenizer, run / "tokens", s.holdout_fraction)
+        tokenize_corpus(data_dir, tokenizer, run / "tokens", s.holdout_fraction, canaries=s.canaries)
     d.barrier()
     meta = json.loads((run / "tokens" / "meta.json").read_text())
     train_set = PackedSequences(run / "tokens" / "train.bin", s.seq_len, meta["dtype"])
