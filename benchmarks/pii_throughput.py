@@ -73,7 +73,7 @@ def spans(results) -> list[tuple[int, int, str]]:
 
 def naive_analyzer(settings):
     """Presidio as documented: one AnalyzerEngine, ``analyze`` per document."""
-    from fmaudit.nlp import presidio_analyzer
+    from fmaudit.text.nlp import presidio_analyzer
     from fmaudit.pii.recognizers import build_recognizers
 
     engine = presidio_analyzer(settings.spacy_model, settings.language)

@@ -71,7 +71,7 @@ def checkpoint(texts) -> tuple[str, str, str]:
     env_ckpt, env_cfg = os.environ.get("FMAUDIT_DETOXIFY_CHECKPOINT"), os.environ.get("FMAUDIT_DETOXIFY_CONFIG")
     if env_ckpt:
         return env_ckpt, env_cfg, "real checkpoint " + env_ckpt
-    from fmaudit.detox_build import build_bert_checkpoint
+    from fmaudit.testing.detox_build import build_bert_checkpoint
 
     out = Path(tempfile.mkdtemp(prefix="model-", dir=SCRATCH.name))
     ckpt, hf = build_bert_checkpoint(out, texts, vocab_size=8000, init=spread_classifier(texts[:16]))
@@ -145,7 +145,7 @@ def main() -> None:
                     help="batch_tokens of the *_small configurations (activations that stay in cache)")
     args = ap.parse_args()
     import torch
-    from fmaudit.detox import LABEL_NAMES, load_checkpoint
+    from fmaudit.scoring.detoxify import LABEL_NAMES, load_checkpoint
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -166,7 +166,7 @@ def main() -> None:
                            "clear_below": 0.05, "audit_fraction": 0.0}}
     runners = {"naive": Naive(ckpt, hf, args.threshold),
                **{k: StageRunner(v, args.threshold, labels) for k, v in configs.items()}}
-    from fmaudit.reports.anonymize import scrub
+    from fmaudit.text.scrub import scrub
 
     scrub("warm-up of the report anonymizer (loaded once per worker, like the models)")
     for run in runners.values():

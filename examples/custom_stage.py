@@ -16,7 +16,7 @@ from pydantic import Field
 
 from fmaudit.corpus import Document
 from fmaudit.stages import Filter, ReportContext, StageReport, StageSettings, register
-from fmaudit.stages.base import Check
+from fmaudit.reports.content import Check
 from fmaudit.stats import StageStats
 
 

@@ -304,6 +304,15 @@ def read_documents(paths: Iterable[str | os.PathLike]) -> Iterator[Document]:
     return (r for r in read_corpus(paths) if isinstance(r, Document))
 
 
+def write_json_atomic(path: str | os.PathLike, obj) -> None:
+    """Write ``obj`` as indented JSON to ``path`` through a temporary file and a rename (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
     """Write rows as JSONL (gzip when the name ends in .gz, reproducibly: no timestamp); returns the count."""
     path = Path(path)

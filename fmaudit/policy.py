@@ -9,12 +9,20 @@ raises :class:`~fmaudit.errors.PolicyError` naming the file, the field and its l
     stages:
       - stage: min_length
         min_chars: 200
+    train: {...}             # fmaudit train
+    tune:                    # model stages, by registered name
+      refusal: {...}
+    audits:                  # checkpoint audits, by registered name
+      perplexity: {...}
+
+Policies shipped with fmaudit (package data, ``fmaudit/policies/``) are named by their stem:
+``fmaudit policy check default`` (:func:`shipped_policy`, :func:`resolve_policy_path`).
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -23,12 +31,32 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fmaudit.core.config import TrainSettings
 from fmaudit.errors import PolicyError
-from fmaudit.stages import available_stages, get_stage
-from fmaudit.stages.base import StageSettings
+from fmaudit.registry import Registry
+from fmaudit.settings import StageSettings, Strict
+from fmaudit.stages import STAGES
+
+SHIPPED_DIR = Path(__file__).with_name("policies")
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def shipped_policies() -> list[str]:
+    """Names of the policies shipped with fmaudit (``fmaudit policy list``)."""
+    return sorted(p.stem for p in SHIPPED_DIR.glob("*.yaml"))
+
+
+def shipped_policy(name: str) -> Path:
+    """The file of a shipped policy; PolicyError listing the shipped ones for an unknown name."""
+    path = SHIPPED_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise PolicyError(f"unknown shipped policy {name!r}; available: {', '.join(shipped_policies())}")
+    return path
+
+
+def resolve_policy_path(arg: str | Path) -> Path:
+    """A policy argument as a file: an existing path, else the name of a shipped policy."""
+    path = Path(arg)
+    if path.exists() or path.suffix in (".yaml", ".yml") or len(path.parts) > 1:
+        return path
+    return shipped_policy(str(arg))
 
 
 class PipelineSettings(Strict):
@@ -57,6 +85,10 @@ class PolicyModel(Strict):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     stages: list[StageEntry] = Field(default_factory=list, description="Data stages, in the order they run.")
     train: Optional[TrainSettings] = Field(None, description="Pre-training settings (`fmaudit train`).")
+    tune: dict[str, Optional[dict[str, Any]]] = Field(default_factory=dict, description=(
+        "Model stages by registered name, each with its settings (`fmaudit policy schema` lists them)."))
+    audits: dict[str, Optional[dict[str, Any]]] = Field(default_factory=dict, description=(
+        "Checkpoint audits by registered name, each with its settings (`fmaudit audit`)."))
 
 
 @dataclass
@@ -68,12 +100,23 @@ class StageSpec:
 
 @dataclass
 class Policy:
-    """A validated policy: the top-level model, the typed stage settings and the file's identity."""
+    """A validated policy: the top-level model, the typed stage, model-stage and audit settings, and the file's
+    identity."""
 
     model: PolicyModel
     stages: list[StageSpec]
     path: Optional[Path] = None
     sha256: Optional[str] = None
+    tune: dict[str, BaseModel] = field(default_factory=dict)
+    audits: dict[str, BaseModel] = field(default_factory=dict)
+
+    def tune_settings(self, name: str) -> BaseModel:
+        """The typed settings of model stage ``name``: the policy's, or the stage's defaults."""
+        return self.tune.get(name) or _section_registries()["tune"].get(name).Settings()
+
+    def audit_settings(self, name: str) -> BaseModel:
+        """The typed settings of audit ``name``: the policy's, or the audit's defaults."""
+        return self.audits.get(name) or _section_registries()["audits"].get(name).Settings()
 
     @property
     def name(self) -> str:
@@ -95,9 +138,20 @@ class Policy:
         return [s for s in self.stages if s.name in names]
 
 
+def check_policy_requirements(policy: Policy) -> None:
+    """InputError (exit 2) naming the extra to install when a model stage or audit the policy names needs an
+    optional package that is missing."""
+    from fmaudit.registry import check_requires
+
+    for key, chosen in (("tune", policy.tune), ("audits", policy.audits)):
+        registry = _section_registries()[key]
+        for name in chosen:
+            check_requires(registry.get(name), f"{policy.path or 'policy'}: {key}.{name}")
+
+
 def load_policy(path: str | Path) -> Policy:
-    """Read and validate a policy file."""
-    path = Path(path)
+    """Read and validate a policy file (or a shipped policy, by name)."""
+    path = resolve_policy_path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
@@ -136,19 +190,47 @@ def policy_from_dict(data: Any, source: str = "policy", root: Optional[yaml.Node
             errors.append((("stages", i, "stage"), f"stage {name!r} appears twice"))
         seen.add(name)
         try:
-            cls = get_stage(name)
-        except KeyError:
-            errors.append((("stages", i, "stage"), f"unknown stage {name!r}; known: {', '.join(available_stages())}"))
+            cls = STAGES.get(name)
+        except KeyError as e:
+            errors.append((("stages", i, "stage"), str(e)))
             continue
         section = {k: v for k, v in entry.items() if k != "stage"}
         try:
             specs.append(StageSpec(name, cls.Settings.model_validate(section), entry))
         except ValidationError as e:
             errors += [(("stages", i) + tuple(err["loc"]), err["msg"]) for err in e.errors()]
+    sections = {key: _named_sections(data, key, registry, errors) for key, registry in _section_registries().items()}
     if errors:
         lines = [f"{source}{_line_suffix(root, loc)}: {format_loc(loc)}: {msg}" for loc, msg in errors]
         raise PolicyError("invalid policy:\n  " + "\n  ".join(lines))
-    return Policy(model, specs)
+    return Policy(model, specs, tune=sections["tune"], audits=sections["audits"])
+
+
+def _section_registries() -> dict[str, Registry]:
+    """The policy sections keyed by component name, and the registry that types each entry."""
+    from fmaudit.audits import AUDITS
+    from fmaudit.tune import MODEL_STAGES
+
+    return {"tune": MODEL_STAGES, "audits": AUDITS}
+
+
+def _named_sections(data: dict, key: str, registry: Registry, errors: list) -> dict[str, BaseModel]:
+    """Validate ``data[key]`` (a mapping: component name -> settings) against each component's ``Settings``."""
+    raw = data.get(key)
+    if not isinstance(raw, dict):
+        return {}  # absent, or a wrong type PolicyModel already reported
+    out: dict[str, BaseModel] = {}
+    for name, section in raw.items():
+        try:
+            cls = registry.get(str(name))
+        except KeyError as e:
+            errors.append(((key, name), str(e)))
+            continue
+        try:
+            out[name] = cls.Settings.model_validate(section if section is not None else {})
+        except ValidationError as e:
+            errors += [((key, name) + tuple(err["loc"]), err["msg"]) for err in e.errors()]
+    return out
 
 
 def format_loc(loc: tuple) -> str:

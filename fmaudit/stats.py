@@ -122,7 +122,7 @@ class StageStats:
         """Keep a capped sample for the report; every string field is anonymized first."""
         if sum(1 for s in self.samples if s["kind"] == kind) >= self.max_samples:
             return
-        from fmaudit.reports.anonymize import scrub
+        from fmaudit.text.scrub import scrub
 
         self.samples.append({"kind": kind, **{k: scrub(v) if isinstance(v, str) else v for k, v in fields.items()}})
 

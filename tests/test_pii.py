@@ -46,7 +46,7 @@ def rewrite(analyzer, settings, text: str, operators: dict, key=None, doc_id: st
 
 
 def _op(value):
-    from fmaudit.pii.settings import OperatorSpec
+    from fmaudit.stages.pii.settings import OperatorSpec
 
     return OperatorSpec.model_validate(value)
 
@@ -164,7 +164,7 @@ def test_chunk_boundaries_lose_nothing(analyzer, settings):
 def test_missing_key_is_an_input_error(monkeypatch, tmp_path):
     """Without a key, hash/encrypt operators stop the run with exit 2 naming the variable, before any work."""
     from fmaudit.errors import InputError
-    from fmaudit.pii.settings import PiiSettings
+    from fmaudit.stages.pii.settings import PiiSettings
     from fmaudit.stages.pii import PiiStage
     from tests.conftest import write_policy
 

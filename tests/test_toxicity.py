@@ -46,7 +46,7 @@ def _train(model, tokenizer) -> None:
 @pytest.fixture(scope="module")
 def tiny_detoxify(tmp_path_factory) -> tuple[Path, Path]:
     """(checkpoint, huggingface_config_path) of a tiny detoxify-format BERT trained on the fly."""
-    from fmaudit.detox_build import build_bert_checkpoint
+    from fmaudit.testing.detox_build import build_bert_checkpoint
 
     return build_bert_checkpoint(tmp_path_factory.mktemp("tiny_detox"), (TOXIC + CLEAN) * 5, vocab_size=200,
                                  init=_train, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -254,7 +254,7 @@ def test_policy_errors_and_helpers(tmp_path):
 
 
 def test_batches_bound_padding():
-    from fmaudit.detox import token_budget_batches
+    from fmaudit.scoring.detoxify import token_budget_batches
 
     lengths = [50, 52, 54, 120, 122, 300]
     batches = token_budget_batches(list(range(6)), lengths, budget=8192, max_batch=64)

@@ -1,7 +1,8 @@
 """The ``fmaudit`` command: one sub-command per user job.
 
-Each module in ``COMMAND_MODULES`` adds its sub-commands with ``register(subparsers)``; a
-sub-command's function takes the parsed arguments and returns an exit code. Errors derived from
+Each CLI area (a module of this package, listed in :data:`AREAS`, or a plug-in of the ``fmaudit.cli``
+entry-point group) adds its sub-commands with ``register(subparsers)``; a sub-command's function takes the
+parsed arguments and returns an exit code. Errors derived from
 :class:`~fmaudit.errors.FmauditError` print one clear line and exit with their code (2: usage or
 input error; 1: a policy check failed).
 """
@@ -9,20 +10,21 @@ input error; 1: a policy check failed).
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from typing import Optional, Sequence
 
 from fmaudit import __version__
 from fmaudit.errors import EXIT_INTERNAL, FmauditError
+from fmaudit.registry import Registry
 
-COMMAND_MODULES = [
-    "fmaudit.cli.core",
-    "fmaudit.cli.data",
-    "fmaudit.cli.cda",
-    "fmaudit.cli.pii",
-]
+# area name -> module with a register(subparsers) function
+AREAS: Registry = Registry("CLI area", group="fmaudit.cli", builtins={
+    "core": "fmaudit.cli.core",
+    "data": "fmaudit.cli.data",
+    "cda": "fmaudit.cli.cda",
+    "pii": "fmaudit.cli.pii",
+})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,8 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for name in AREAS.names():
+        AREAS.get(name).register(sub)
     return parser
 
 

@@ -25,11 +25,15 @@ def register(sub) -> None:
     p = sub.add_parser("policy", help="validate or describe policy files")
     psub = p.add_subparsers(dest="policy_command", metavar="ACTION")
     psub.required = True
-    c = psub.add_parser("check", help="validate policy files (exit 2 naming the file and field on error)")
-    c.add_argument("files", nargs="+", metavar="FILE")
+    c = psub.add_parser("check", help="validate policy files or shipped policies by name (exit 2 naming the "
+                                      "file and field on error)")
+    c.add_argument("files", nargs="+", metavar="FILE|NAME")
     c.set_defaults(func=cmd_policy_check)
-    c = psub.add_parser("schema", help="print the settings of every stage as JSON Schema")
+    c = psub.add_parser("schema", help="print the settings of every stage, model stage, audit and scorer as JSON "
+                                       "Schema")
     c.set_defaults(func=cmd_policy_schema)
+    c = psub.add_parser("list", help="list the policies shipped with fmaudit")
+    c.set_defaults(func=cmd_policy_list)
 
     p = sub.add_parser("demo-corpus", help="write the seeded synthetic demo corpus and its ground truth")
     p.add_argument("out", metavar="OUT")
@@ -83,10 +87,11 @@ def cmd_demo(args) -> int:
 
 
 def cmd_policy_check(args) -> int:
-    from fmaudit.policy import load_policy
+    from fmaudit.policy import check_policy_requirements, load_policy
 
     for f in args.files:
         policy = load_policy(f)
+        check_policy_requirements(policy)
         if policy.model.train is not None:  # config overrides are checked against transformers here, not on load
             from fmaudit.core.model import build_config
             from fmaudit.errors import PolicyError
@@ -95,17 +100,34 @@ def cmd_policy_check(args) -> int:
                 build_config(policy.model.train.model, vocab_size=256, seq_len=policy.model.train.seq_len)
             except PolicyError as e:
                 raise PolicyError(f"invalid policy:\n  {f}: {e}") from None
-        print(f"{f}: ok (policy {policy.name!r}; stages: {', '.join(s.name for s in policy.stages) or 'none'})")
+        parts = [f"stages: {', '.join(s.name for s in policy.stages) or 'none'}"]
+        parts += [f"{key}: {', '.join(names)}" for key, names in (("tune", policy.tune), ("audits", policy.audits))
+                  if names]
+        print(f"{policy.path}: ok (policy {policy.name!r}; {'; '.join(parts)})")
     return 0
 
 
 def cmd_policy_schema(args) -> int:
+    from fmaudit.audits import AUDITS
     from fmaudit.policy import PolicyModel
-    from fmaudit.stages import available_stages, get_stage
+    from fmaudit.scoring import SCORERS
+    from fmaudit.stages import STAGES
+    from fmaudit.tune import MODEL_STAGES
 
-    out = {"policy": PolicyModel.model_json_schema(),
-           "stages": {name: get_stage(name).Settings.model_json_schema() for name in available_stages()}}
+    out = {"policy": PolicyModel.model_json_schema()}
+    for key, registry in (("stages", STAGES), ("tune", MODEL_STAGES), ("audits", AUDITS), ("scorers", SCORERS)):
+        out[key] = {name: cls.Settings.model_json_schema() for name, cls in registry.items()}
     print(json.dumps(out, indent=2))
+    return 0
+
+
+def cmd_policy_list(args) -> int:
+    from fmaudit.policy import load_policy, shipped_policies, shipped_policy
+
+    for name in shipped_policies():
+        policy = load_policy(shipped_policy(name))
+        print(f"{name:12s} {policy.model.description.strip().splitlines()[0] if policy.model.description else ''}"
+              f"  ({shipped_policy(name)})")
     return 0
 
 

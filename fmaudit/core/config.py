@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from fmaudit.settings import Strict
 
 from fmaudit.core.canaries import CanarySettings
 
@@ -49,10 +51,6 @@ GPT2_PRESETS: dict[str, dict[str, Any]] = {
     "gpt2-xl": dict(n_embd=1600, n_layer=48, n_head=25),
 }
 PRESETS = {**{k: ("llama", v) for k, v in LLAMA_PRESETS.items()}, **{k: ("gpt2", v) for k, v in GPT2_PRESETS.items()}}
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class ModelSettings(Strict):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fmaudit.corpus import iter_json_rows, sha256_file
-from fmaudit.stages.base import Check
+from fmaudit.reports.content import Check
 
 PLOT = "train_loss.png"
 
@@ -77,11 +77,9 @@ def write_train_report(run: Path, settings, policy, config, n_params: int, token
         "checkpoint": str(run / "model"),
     }
     section = settings.model_dump(exclude_defaults=True)
-    documents = sum(token_meta["documents"].values())  # all used: details.data says which were held out
-    report = make_report("train", new_run_id(), started_at, policy=policy, section=section,
-                         inputs=lineage(data_dir, tokenizer_dir),
-                         counts={"in": documents, "kept": documents, "dropped": {}, "quarantined": 0},
-                         metrics=metrics, checks=checks, details=details, plots=[PLOT], timings={"wall_s": wall_s})
+    report = make_report("train", new_run_id(), started_at, kind="training", policy=policy, section=section,
+                         inputs=lineage(data_dir, tokenizer_dir), metrics=metrics, checks=checks, details=details,
+                         plots=[PLOT], timings={"wall_s": wall_s})
     write_report(reports_dir, report)
     return report
 

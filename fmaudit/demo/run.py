@@ -1,29 +1,22 @@
 """``fmaudit demo``: the whole pipeline that exists, run on the synthetic corpus.
 
-The demo is a list of steps (``STEPS``, "module:function" names, run in order). Each step takes the
-:class:`DemoContext`, does its part, and appends the folders of reports it wrote to
-``ctx.reports_dirs``. At the end every check of every report is printed in one table.
+The demo runs the registered steps (:data:`fmaudit.demo.STEPS`) in order. Each step takes the
+:class:`DemoContext`, does its part, and appends the folders of reports it wrote to ``ctx.reports_dirs``.
+At the end every check of every report is printed in one table.
 """
 
 from __future__ import annotations
 
-import importlib
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from fmaudit.demo import demo_step, ordered_steps
 from fmaudit.errors import UsageError
 
-DEMO_POLICY = Path(__file__).resolve().parents[2] / "policies" / "demo.yaml"
 MARKER = ".fmaudit-demo"
-
-STEPS = [
-    "fmaudit.demo.run:corpus_step",
-    "fmaudit.demo.run:filter_step",
-    "fmaudit.core.demo:train_step",
-]
 
 
 @dataclass
@@ -51,6 +44,7 @@ class DemoContext:
         return load_policy(self.policy_path)
 
 
+@demo_step(order=10)
 def corpus_step(ctx: DemoContext) -> None:
     from fmaudit.demo.corpus import generate_corpus
 
@@ -59,6 +53,7 @@ def corpus_step(ctx: DemoContext) -> None:
     ctx.notes.append(f"corpus: {info['documents']} documents + {info['malformed']} malformed records -> {ctx.corpus_dir}")
 
 
+@demo_step(order=20)
 def filter_step(ctx: DemoContext) -> None:
     from fmaudit.pipeline.runner import run_filter
 
@@ -84,13 +79,14 @@ def run_demo(out: str | Path = "reports/demo", quick: bool = False, policy: Opti
         shutil.rmtree(out)
     out.mkdir(parents=True)
     (out / MARKER).write_text("made by fmaudit demo; deleted and remade by the next demo run\n")
-    ctx = DemoContext(out, quick, Path(policy) if policy else DEMO_POLICY, workers)
+    from fmaudit.policy import shipped_policy
+
+    ctx = DemoContext(out, quick, Path(policy) if policy else shipped_policy("demo"), workers)
     t0 = time.perf_counter()
-    for name in STEPS:
-        module, func = name.split(":")
+    for name, step in ordered_steps():
         step_t0 = time.perf_counter()
-        getattr(importlib.import_module(module), func)(ctx)
-        print(f"[{time.perf_counter() - step_t0:6.1f}s] {func}", flush=True)
+        step(ctx)
+        print(f"[{time.perf_counter() - step_t0:6.1f}s] {name}", flush=True)
     summary = write_summary(out, new_run_id(), sources=ctx.reports_dirs)
     page = render_html(out, sources=ctx.reports_dirs)
     checks = summary["checks"]

@@ -28,7 +28,6 @@ from fmaudit.pii.chunks import plan_chunks
 from fmaudit.pii.lemmas import KeywordTest, WindowLemmas, prefetch
 from fmaudit.pii.ner_focus import NAME_TYPES, Vocabulary, focused_ner
 from fmaudit.pii.recognizers import DIGIT_RUN, build_recognizers, focus_phone_recognizers
-from fmaudit.pii.settings import PiiSettings
 
 LEMMA_COMPONENTS = ("tok2vec", "tagger", "attribute_ruler", "lemmatizer")
 NER_MARGIN = 10  # tokens of context around a possible name (the NER model reads about four either way)
@@ -96,10 +95,10 @@ def _use_numpy_gemm(component) -> None:
 
 
 class BatchAnalyzer:
-    """Finds PII in batches of texts with presidio, configured by :class:`PiiSettings`."""
+    """Finds PII in batches of texts with presidio, configured by the pii stage's settings (:class:`fmaudit.stages.pii.settings.PiiSettings`)."""
 
-    def __init__(self, settings: PiiSettings):
-        from fmaudit.nlp import presidio_analyzer
+    def __init__(self, settings):
+        from fmaudit.text.nlp import presidio_analyzer
 
         self.settings = settings
         self.language = settings.language

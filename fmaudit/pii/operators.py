@@ -13,7 +13,7 @@ import re
 from typing import Callable, Optional
 
 from fmaudit.pii.keys import PiiKey
-from fmaudit.pii.settings import OperatorSpec, PiiSettings
+from fmaudit.pii.specs import OperatorSpec
 from fmaudit.pii.spans import Span
 
 ENCRYPTED = re.compile(r"<ENC:([A-Z][A-Z0-9_]*):([A-Za-z0-9+/=_-]+)>")  # base64, standard or URL-safe
@@ -88,7 +88,7 @@ class Pseudonymizer:
 class Rewriter:
     """Applies each entity type's operator to a document's findings through presidio's AnonymizerEngine."""
 
-    def __init__(self, settings: PiiSettings, key: Optional[PiiKey]):
+    def __init__(self, settings, key: Optional[PiiKey]):
         from presidio_anonymizer import AnonymizerEngine
 
         self.settings = settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from fmaudit.pii.settings import RecognizerSpec
+from fmaudit.pii.specs import RecognizerSpec
 
 
 def luhn_valid(text: str) -> bool:

@@ -20,8 +20,7 @@ import os
 import shutil
 from pathlib import Path
 
-from fmaudit.corpus import sha256_file, write_jsonl
-from fmaudit.reports.envelope import write_json_atomic
+from fmaudit.corpus import sha256_file, write_json_atomic, write_jsonl
 
 
 class JobLayout:

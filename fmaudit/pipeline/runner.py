@@ -27,7 +27,7 @@ from fmaudit.policy import Policy, StageSpec
 from fmaudit.reports.render import render_html
 from fmaudit.reports.envelope import make_report, new_run_id, now_iso, write_json_atomic, write_report, write_summary
 from fmaudit.stages import get_stage
-from fmaudit.stages.base import Check, ReportContext, StageReport
+from fmaudit.reports.content import Check, ReportContext, StageReport
 from fmaudit.stats import StageStats
 
 

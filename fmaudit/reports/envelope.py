@@ -16,10 +16,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from fmaudit.corpus import write_json_atomic
 from fmaudit.errors import EXIT_CHECK_FAILED, EXIT_OK, InputError
 from fmaudit.reports.environment import environment
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "2.0"
+KINDS = ("data_stage", "training", "model_stage", "audit")
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
 SUMMARY = "summary.json"
 MANIFEST = "manifest.json"
@@ -43,6 +45,7 @@ def make_report(
     run_id: str,
     started_at: str,
     *,
+    kind: str = "data_stage",
     policy=None,
     section: Optional[dict] = None,
     inputs: Iterable[dict] = (),
@@ -53,10 +56,19 @@ def make_report(
     details: Optional[dict] = None,
     plots: Iterable[str] = (),
     timings: Optional[dict] = None,
+    protocol: Optional[dict] = None,
+    lineage: Iterable[dict] = (),
 ) -> dict:
-    """Build one report envelope. ``policy`` is a :class:`fmaudit.policy.Policy` (or None)."""
-    return _json_safe({
+    """Build one report envelope. ``stage`` names the producer (a data stage, ``train``, a model stage or an
+    audit), ``kind`` says which of :data:`KINDS` it is; document ``counts`` belong to data stages (required
+    there, optional elsewhere). ``policy`` is a :class:`fmaudit.policy.Policy` (or None)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown report kind {kind!r}; available: {', '.join(KINDS)}")
+    if counts is None and kind == "data_stage":
+        counts = {"in": 0, "kept": 0, "dropped": {}, "quarantined": 0}
+    report = {
         "schema_version": SCHEMA_VERSION,
+        "kind": kind,
         "stage": stage,
         "run_id": run_id,
         "started_at": started_at,
@@ -68,7 +80,7 @@ def make_report(
             "section": section,
         },
         "inputs": list(inputs),
-        "counts": counts or {"in": 0, "kept": 0, "dropped": {}, "quarantined": 0},
+        **({"counts": counts} if counts is not None else {}),
         "metrics": metrics or {},
         "checks": [c.to_json() if hasattr(c, "to_json") else c for c in checks],
         "samples": list(samples),
@@ -76,7 +88,12 @@ def make_report(
         "plots": list(plots),
         "environment": environment(),
         "timings": timings or {"wall_s": 0.0},
-    })
+    }
+    if protocol is not None:
+        report["protocol"] = protocol
+    if lineage:
+        report["lineage"] = list(lineage)
+    return _json_safe(report)
 
 
 def validate_report(report: dict) -> None:
@@ -94,13 +111,6 @@ def write_report(reports_dir: str | os.PathLike, report: dict) -> Path:
     return path
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def read_json(path: Path) -> Any:
     """A JSON file of a reports folder; InputError naming the file when it cannot be read or parsed."""
     try:
@@ -110,13 +120,15 @@ def read_json(path: Path) -> Any:
 
 
 def read_reports(reports_dir: str | os.PathLike) -> list[dict]:
-    """Every report envelope in a folder (not the summary), sorted by stage name."""
+    """Every report envelope in a folder (not the summary), sorted by name; reports of schema 1.0 (before
+    report kinds) read as data stages, or training for ``train``."""
     out = []
     for p in sorted(Path(reports_dir).glob("*.json")):
         if p.name in (SUMMARY, MANIFEST):
             continue
         data = read_json(p)
         if isinstance(data, dict) and data.get("schema_version") and "stage" in data:
+            data.setdefault("kind", "training" if data["stage"] == "train" else "data_stage")
             out.append(data)
     return out
 
@@ -132,6 +144,7 @@ def write_summary(reports_dir: str | os.PathLike, run_id: str, sources: Iterable
         "run_id": run_id,
         "created_at": now_iso(),
         "reports": [r["stage"] for r in reports],
+        "kinds": {r["stage"]: r["kind"] for r in reports},
         "checks": checks,
         "passed": not failed,
         "failed": [f"{c['report']}:{c['name']}" for c in failed],

@@ -17,8 +17,9 @@ from fmaudit.reports.envelope import read_reports
 
 @dataclass
 class ReportFrames:
-    """``checks``: one row per check; ``metrics``: one row per metric; ``counts``: one row per report;
-    ``reports``: the raw envelopes, by stage."""
+    """``checks``: one row per check; ``metrics``: one row per metric; ``counts``: one row per data-stage
+    report (the only kind that counts documents); ``reports``: the raw envelopes, by name. Every row carries
+    the report's ``kind`` (data_stage, training, model_stage, audit)."""
 
     checks: pd.DataFrame
     metrics: pd.DataFrame
@@ -33,13 +34,15 @@ def load(reports_dir: str | os.PathLike) -> ReportFrames:
         raise FileNotFoundError(f"{reports_dir}: no fmaudit reports found")
     check_rows, metric_rows, count_rows = [], [], []
     for r in envelopes:
-        base = {"stage": r["stage"], "run_id": r["run_id"]}
+        base = {"stage": r["stage"], "kind": r["kind"], "run_id": r["run_id"]}
         for c in r["checks"]:
             check_rows.append({**base, **{k: c.get(k) for k in
                                           ("name", "value", "threshold", "direction", "passed", "severity")}})
         for name, value in r["metrics"].items():
             metric_rows.append({**base, "name": name, "value": value})
-        counts = r["counts"]
+        counts = r.get("counts")
+        if counts is None:
+            continue
         count_rows.append({
             **base,
             "in": counts.get("in", 0),
@@ -50,9 +53,9 @@ def load(reports_dir: str | os.PathLike) -> ReportFrames:
             "added": counts.get("added", 0),
             **{f"dropped:{k}": v for k, v in counts.get("dropped", {}).items()},
         })
-    checks = pd.DataFrame(check_rows, columns=["stage", "run_id", "name", "value", "threshold", "direction",
+    checks = pd.DataFrame(check_rows, columns=["stage", "kind", "run_id", "name", "value", "threshold", "direction",
                                                "passed", "severity"])
     checks["passed"] = checks["passed"].astype(bool)
-    metrics = pd.DataFrame(metric_rows, columns=["stage", "run_id", "name", "value"])
+    metrics = pd.DataFrame(metric_rows, columns=["stage", "kind", "run_id", "name", "value"])
     counts = pd.DataFrame(count_rows).fillna(0)
     return ReportFrames(checks, metrics, counts, {r["stage"]: r for r in envelopes})

@@ -14,25 +14,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, ClassVar, Literal, Optional
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import ClassVar, Optional
 
 from fmaudit.corpus import Document
+from fmaudit.reports.content import Check, ReportContext, StageReport
+from fmaudit.settings import StageSettings
 from fmaudit.stats import StageStats
 
-
-class StageSettings(BaseModel):
-    """Settings every data stage accepts; a stage subclasses this with its own fields."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_drop_fraction: Optional[float] = Field(
-        None, ge=0, le=1,
-        description="Check: fail when this stage drops more than this fraction of the documents it sees "
-                    "(a filter that suddenly removes most of a corpus is usually a bug). null: no check.",
-    )
+__all__ = ["Check", "Filter", "ReportContext", "Resources", "Stage", "StageReport", "StageResult", "StageSettings"]
 
 
 @dataclass(frozen=True)
@@ -51,53 +40,6 @@ class StageResult:
     held: list[tuple[Document, str]] = field(default_factory=list)
     added: list[Document] = field(default_factory=list)
     side: dict[str, list[dict]] = field(default_factory=dict)
-
-
-@dataclass
-class Check:
-    """One pass/fail gate. ``direction`` "max": passes when value <= threshold; "min": value >= threshold."""
-
-    name: str
-    value: Any
-    threshold: Any
-    direction: Literal["max", "min", "equal"]
-    passed: bool
-    severity: Literal["error", "warning", "info"] = "error"
-    description: str = ""
-
-    @classmethod
-    def evaluate(cls, name: str, value, threshold, direction: str = "max", severity: str = "error",
-                 description: str = "") -> "Check":
-        if direction == "max":
-            passed = value <= threshold
-        elif direction == "min":
-            passed = value >= threshold
-        else:
-            passed = value == threshold
-        return cls(name, value, threshold, direction, bool(passed), severity, description)
-
-    def to_json(self) -> dict:
-        return {"name": self.name, "value": self.value, "threshold": self.threshold, "direction": self.direction,
-                "passed": self.passed, "severity": self.severity, "description": self.description}
-
-
-@dataclass
-class StageReport:
-    """What a stage adds to its report envelope beyond the runner's counts."""
-
-    metrics: dict[str, Any] = field(default_factory=dict)
-    checks: list[Check] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)
-    plots: list[str] = field(default_factory=list)
-
-
-@dataclass
-class ReportContext:
-    """Where a stage's report goes, and what it may read: the run's output folder and optional ground truth."""
-
-    out_dir: Path
-    reports_dir: Path
-    truth_path: Optional[Path] = None
 
 
 class Stage(ABC):

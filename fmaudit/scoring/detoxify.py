@@ -19,14 +19,61 @@ from __future__ import annotations
 import pickle
 import warnings
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Literal, Optional, Sequence
 
 import numpy as np
+from pydantic import Field, model_validator
 
 from fmaudit.errors import InputError
-from fmaudit.feedback import DetoxifySettings, Scorer
+from fmaudit.scoring import register_scorer
+from fmaudit.scoring.base import Scorer, ScorerSettings
+
+DETOXIFY_MODEL_TYPES = ("original", "unbiased", "multilingual", "original-small", "unbiased-small")
 
 # detoxify's standard names for the Jigsaw labels (its load_checkpoint renames them the same way)
+class DetoxifySettings(ScorerSettings):
+    """The Detoxify scorer: a model type, or a local checkpoint plus the folder of its config and tokenizer."""
+
+    name: Literal["detoxify"] = "detoxify"
+    model_type: Literal[DETOXIFY_MODEL_TYPES] = Field(
+        "original", description="Detoxify model; its weights are read from `checkpoint`, else from torch's hub "
+                                "cache (never downloaded by fmaudit).")
+    checkpoint: Optional[Path] = Field(None, description="Local detoxify-format checkpoint (.ckpt: a dict with "
+                                                         "'config' and 'state_dict').")
+    huggingface_config_path: Optional[Path] = Field(
+        None, description="Folder with the transformers config and tokenizer files of the checkpoint's model, for "
+                          "offline use. null: the transformers cache must hold them.")
+    trusted: bool = Field(False, description="Allow a checkpoint that cannot be read with torch.load(weights_only="
+                                             "True) (full unpickling runs code from the file: only for files you trust).")
+    device: str = Field("cpu", description="torch device.")
+    threads: Optional[int] = Field(None, ge=1, le=256, description="torch intra-op threads per worker; null: torch's "
+                                                                     "default (all cores: oversubscribes with workers).")
+    batch_tokens: int = Field(8192, ge=64, le=1_000_000, description="Padded tokens per forward pass (windows are "
+                                                                     "sorted by length and batched up to this).")
+    max_batch: int = Field(64, ge=1, le=4096, description="Windows per forward pass at most.")
+    window_overlap: int = Field(64, ge=0, le=256, description="Tokens shared by consecutive windows of a long text "
+                                                              "(a text's score is the maximum over its windows).")
+    quantize: bool = Field(False, description="int8 dynamic quantization of the Linear layers (CPU only; faster, "
+                                              "scores move slightly: measure agreement with the benchmark).")
+    bf16: bool = Field(False, description="Run the forward passes under bfloat16 autocast (fast on CPUs with "
+                                          "avx512_bf16/AMX; scores move slightly: measure agreement with the "
+                                          "benchmark). Not with quantize.")
+    recheck_margin: float = Field(0.0, ge=0, le=1, description="With quantize or bf16: windows whose fast score is "
+                                                               "within this of a decision threshold are scored again "
+                                                               "in full precision (for int8, by the unquantized "
+                                                               "model, kept in memory too). 0: off.")
+
+    @model_validator(mode="after")
+    def _paths_exist(self) -> "DetoxifySettings":
+        if self.bf16 and self.quantize:
+            raise ValueError("bf16 and quantize exclude each other: choose one fast mode")
+        if self.checkpoint is not None and not self.checkpoint.is_file():
+            raise ValueError(f"checkpoint {self.checkpoint} is not a file")
+        if self.huggingface_config_path is not None and not self.huggingface_config_path.is_dir():
+            raise ValueError(f"huggingface_config_path {self.huggingface_config_path} is not a folder")
+        return self
+
+
 LABEL_NAMES = {"toxic": "toxicity", "identity_hate": "identity_attack", "severe_toxic": "severe_toxicity"}
 RELEASE_URLS = {
     "original": "v0.1-alpha/toxic_original-c1212f89.ckpt",
@@ -137,8 +184,15 @@ def build_model(loaded: dict, settings: DetoxifySettings, source: Path):
     return model.eval(), tokenizer, tuple(classes)
 
 
+@register_scorer
 class DetoxifyScorer(Scorer):
     name = "detoxify"
+    Settings = DetoxifySettings
+    version = "detoxify-format-1"
+
+    @classmethod
+    def preflight(cls, settings: DetoxifySettings) -> tuple[str, ...]:
+        return preflight(settings)
 
     def __init__(self, settings: DetoxifySettings):
         import torch
@@ -167,7 +221,7 @@ class DetoxifyScorer(Scorer):
         self._focus = (np.array(cols), np.array([thresholds[self.labels[j]] for j in cols], dtype=np.float32))
 
     def describe(self) -> dict:
-        return {"name": self.name, "labels": list(self.labels), "model_type": self.settings.model_type,
+        return {**super().describe(), "model_type": self.settings.model_type,
                 "checkpoint": str(self.checkpoint), "quantize": self.settings.quantize, "bf16": self.settings.bf16,
                 "recheck_margin": self.settings.recheck_margin,
                 "max_length": self.max_len, "window_overlap": self.settings.window_overlap}
@@ -184,7 +238,7 @@ class DetoxifyScorer(Scorer):
                 out.append((i, self.prefix + toks[s:s + body] + self.suffix))
         return out
 
-    def score(self, texts: Sequence[str]) -> np.ndarray:
+    def score(self, texts: Sequence[str], prompts: Optional[Sequence[str]] = None) -> np.ndarray:
         scores = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         if not texts:
             return scores

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Optional
 
 from fmaudit.corpus import iter_json_rows
-from fmaudit.stages.base import Check, ReportContext, StageReport
+from fmaudit.reports.content import Check, ReportContext, StageReport
+from fmaudit.stages.toxicity.settings import DECISIONS, SENSITIVITY
 from fmaudit.stats import StageStats
 
 NO_GROUP = "(none)"
@@ -19,7 +20,6 @@ PLOT = "toxicity_scores.png"
 
 
 def build_report(stage, stats: StageStats, ctx: ReportContext) -> StageReport:
-    from fmaudit.stages.toxicity import DECISIONS, SENSITIVITY
 
     s = stage.settings
     labels = sorted(k.split(":", 1)[1] for k in stats.histograms if k.startswith("score:"))

@@ -3,7 +3,7 @@ with a ground-truth file, recall and precision (see :mod:`fmaudit.pii.evaluate`)
 
 from __future__ import annotations
 
-from fmaudit.pii.settings import PiiSettings
+from fmaudit.stages.pii.settings import PiiSettings
 from fmaudit.stages.base import Check, ReportContext, StageReport
 from fmaudit.stats import Histogram, StageStats
 

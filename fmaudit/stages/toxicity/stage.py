@@ -11,74 +11,23 @@ human review). Every document's scores go to the side output ``toxicity_scores/`
 so thresholds can be re-tuned without re-scoring, and precision/recall computed against ground truth.
 
 The report also measures the filter's bias: the removal rate of documents mentioning identity terms of
-each group against documents mentioning none (see :mod:`fmaudit.identity_terms`).
+each group against documents mentioning none (see :mod:`fmaudit.text.identity_terms`).
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
-from typing import Annotated, Literal, Optional
-
 import numpy as np
-from pydantic import Field, model_validator
 
 from fmaudit.corpus import Document
 from fmaudit.errors import InputError
-from fmaudit.feedback import DetoxifySettings, ScoreBatch, ScorerSettings
+from fmaudit.scoring.base import ScoreBatch
 from fmaudit.stages import register
-from fmaudit.stages.base import Resources, Stage, StageResult, StageSettings
+from fmaudit.stages.base import Resources, Stage, StageResult
+from fmaudit.stages.toxicity.settings import SENSITIVITY, ToxicitySettings
 from fmaudit.stats import StageStats
 
-SENSITIVITY = tuple(round(0.1 * k, 1) for k in range(1, 10))
-DECISIONS = ("drop", "trim", "flag", "hold")
 _BOUNDARY = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s)|\n")
-Score = Annotated[float, Field(ge=0, le=1)]
-
-
-class ToxicitySettings(StageSettings):
-    scorer: ScorerSettings = Field(default_factory=DetoxifySettings,
-                                   description="Which scorer runs: detoxify, profanity-check or cascade (see "
-                                               "fmaudit.feedback).")
-    thresholds: dict[str, Score] = Field(
-        default_factory=lambda: {"toxicity": 0.5},
-        description="Per-label thresholds: a score at or above one marks the text toxic. Labels: detoxify's "
-                    "(toxicity, severe_toxicity, obscene, threat, insult, identity_attack, ...) or profanity-check's "
-                    "(profanity).")
-    granularity: Literal["document", "sentence"] = Field("document", description="Decide per document, or per "
-                                                                                  "sentence (removing only toxic ones).")
-    action: Literal["drop", "flag", "hold"] = Field("drop", description="What happens to toxic text.")
-    sentence_screen: float = Field(0.5, ge=0, le=1, description="Sentence mode: split a document only when a label's "
-                                                                "whole-text score reaches this fraction of its "
-                                                                "threshold; 0: split every document.")
-    identity_terms: dict[str, list[str]] = Field(default_factory=dict, description="Identity terms added to the "
-                                                                                   "list, by group (new groups too).")
-    identity_terms_file: Optional[Path] = Field(None, description="Replace the shipped identity-term list "
-                                                                  "(fmaudit/data/identity_terms.yaml) with this file.")
-    max_identity_removal_ratio: Optional[float] = Field(
-        2.0, ge=1, description="Check, per identity group: removal rate of units (documents; sentences in sentence "
-                               "mode) mentioning the group / that of units mentioning no group (the group's rate "
-                               "shrunk towards the baseline by 10 pseudo-units) must stay at or below this. null: no "
-                               "check.")
-    min_identity_mentions: int = Field(20, ge=1, description="Groups mentioned by fewer units (documents; sentences in "
-                                                                 "sentence mode) get no check.")
-    identity_check_severity: Literal["error", "warning"] = Field("error", description="Severity of that check.")
-    min_cascade_agreement: Optional[float] = Field(
-        0.95, ge=0, le=1, description="Check (cascade): share of audited cleared texts that the full scorer also "
-                                      "finds below every threshold.")
-
-    min_precision: Optional[float] = Field(None, ge=0, le=1, description="Check, when ground truth is given: "
-                                                                         "document-level precision at least this.")
-    min_recall: Optional[float] = Field(None, ge=0, le=1, description="Check, when ground truth is given: "
-                                                                      "document-level recall at least this.")
-
-    @model_validator(mode="after")
-    def _terms_file_exists(self) -> "ToxicitySettings":
-        if self.identity_terms_file is not None and not self.identity_terms_file.is_file():
-            raise ValueError(f"identity_terms_file {self.identity_terms_file} is not a file")
-        if not self.thresholds:
-            raise ValueError("thresholds is empty: name at least one label")
-        return self
 
 
 @register
@@ -89,8 +38,8 @@ class Toxicity(Stage):
     description = "Scores toxicity (detoxify / profanity-check / cascade); drops, trims, flags or holds toxic text."
 
     def preflight(self) -> None:
-        from fmaudit.feedback import preflight_scorer
-        from fmaudit.identity_terms import load_terms
+        from fmaudit.scoring import preflight_scorer
+        from fmaudit.text.identity_terms import load_terms
 
         self._check_labels(preflight_scorer(self.settings.scorer))
         load_terms(self.settings.identity_terms_file, self.settings.identity_terms)
@@ -102,8 +51,8 @@ class Toxicity(Stage):
                              f"{self.settings.scorer.name!r} does not give (its labels: {', '.join(labels)})")
 
     def setup(self) -> None:
-        from fmaudit.feedback import make_scorer
-        from fmaudit.identity_terms import IdentityMatcher, load_terms
+        from fmaudit.scoring import make_scorer
+        from fmaudit.text.identity_terms import IdentityMatcher, load_terms
 
         self.scorer = make_scorer(self.settings.scorer)
         self._check_labels(self.scorer.labels)
@@ -232,7 +181,7 @@ class Toxicity(Stage):
                 stats.add(f"identity_removed:{g}", int(unit_removed))
 
     def report(self, stats, ctx):
-        from fmaudit.stages.toxicity_report import build_report
+        from fmaudit.stages.toxicity.report import build_report
 
         return build_report(self, stats, ctx)
 

@@ -20,7 +20,7 @@ _TAG = re.compile(r"<[A-Z_]+>")
 
 @lru_cache(maxsize=1)
 def _analyzer():
-    from fmaudit.nlp import presidio_analyzer
+    from fmaudit.text.nlp import presidio_analyzer
 
     return presidio_analyzer("en_core_web_sm")
 

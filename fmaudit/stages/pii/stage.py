@@ -14,7 +14,7 @@ from typing import Optional
 
 from fmaudit.corpus import Document
 from fmaudit.errors import InputError
-from fmaudit.pii.settings import PiiSettings
+from fmaudit.stages.pii.settings import PiiSettings
 from fmaudit.stages import register
 from fmaudit.stages.base import ReportContext, Resources, Stage, StageReport, StageResult
 from fmaudit.stats import StageStats
@@ -106,6 +106,6 @@ class PiiStage(Stage):
         return None
 
     def report(self, stats: StageStats, ctx: ReportContext) -> StageReport:
-        from fmaudit.pii.report import build_report
+        from fmaudit.stages.pii.report import build_report
 
         return build_report(self.settings, stats, ctx)

@@ -14,7 +14,7 @@ import yaml
 
 from fmaudit.errors import InputError
 
-DEFAULT_TERMS_FILE = Path(__file__).parent / "data" / "identity_terms.yaml"
+DEFAULT_TERMS_FILE = Path(__file__).resolve().parents[1] / "data" / "identity_terms.yaml"
 
 
 def load_terms(path: Optional[Path] = None, extra: Optional[dict[str, list[str]]] = None) -> dict[str, list[str]]:

@@ -4,6 +4,7 @@ then a few continuations generated from the start of held-out documents."""
 from __future__ import annotations
 
 from fmaudit.core.data import is_held_out
+from fmaudit.demo import demo_step
 
 VOCAB_SIZE = 2048
 QUICK = dict(max_steps=80, micro_batch=8, warmup_steps=10, eval_interval=20, log_interval=10, checkpoint_interval=80)
@@ -11,6 +12,7 @@ PROMPTS = 3
 PROMPT_WORDS = 6
 
 
+@demo_step(order=30)
 def train_step(ctx) -> None:
     """Train the policy's ``train:`` model on ``ctx.filter_dir/data`` (``--quick``: 80 small steps)."""
     from fmaudit.core.checkpoint import load_checkpoint
@@ -18,7 +20,7 @@ def train_step(ctx) -> None:
     from fmaudit.core.tokenizer import train_tokenizer
     from fmaudit.core.train import train
     from fmaudit.corpus import read_documents
-    from fmaudit.reports.anonymize import scrub
+    from fmaudit.text.scrub import scrub
 
     policy = ctx.policy
     settings = policy.model.train
