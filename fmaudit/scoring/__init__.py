@@ -2,7 +2,8 @@
 
 - ``detoxify``: the Detoxify classifiers, from a local checkpoint (:mod:`fmaudit.scoring.detoxify`);
 - ``profanity-check``: alt-profanity-check's shipped linear model (:mod:`fmaudit.scoring.profanity`);
-- ``cascade``: a fast scorer in front of a full one (:mod:`fmaudit.scoring.cascade`).
+- ``cascade``: a fast scorer in front of a full one (:mod:`fmaudit.scoring.cascade`);
+- ``refusal``: rules that tell a refusal, a partial refusal and compliance apart (:mod:`fmaudit.scoring.refusal`).
 
 Other packages add scorers with :func:`register_scorer` or the ``fmaudit.scorers`` entry-point group. In a
 policy a scorer is written as its settings, ``{name: NAME, ...fields}`` (:data:`ScorerSpec`).
@@ -24,6 +25,7 @@ SCORERS: Registry[type[Scorer]] = Registry("scorer", group="fmaudit.scorers", bu
     "detoxify": "fmaudit.scoring.detoxify",
     "profanity-check": "fmaudit.scoring.profanity",
     "cascade": "fmaudit.scoring.cascade",
+    "refusal": "fmaudit.scoring.refusal",
 })
 
 register_scorer = SCORERS.register
