@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[dev,spacy-model,explain,dedup]"
+	$(PY) -m pip install -q -e ".[dev,spacy-model,explain,dedup,audit]"
 	$(PY) -m pip install -q --no-deps "kronfluence==1.0.1"
 	touch $(STAMP)
 

@@ -3,7 +3,8 @@
 - ``detoxify``: the Detoxify classifiers, from a local checkpoint (:mod:`fmaudit.scoring.detoxify`);
 - ``profanity-check``: alt-profanity-check's shipped linear model (:mod:`fmaudit.scoring.profanity`);
 - ``cascade``: a fast scorer in front of a full one (:mod:`fmaudit.scoring.cascade`);
-- ``refusal``: rules that tell a refusal, a partial refusal and compliance apart (:mod:`fmaudit.scoring.refusal`).
+- ``refusal``: rules that tell a refusal, a partial refusal and compliance apart (:mod:`fmaudit.scoring.refusal`);
+- ``vader``: VADER sentiment, its lexicon shipped in the package (:mod:`fmaudit.scoring.sentiment`).
 
 Other packages add scorers with :func:`register_scorer` or the ``fmaudit.scorers`` entry-point group. In a
 policy a scorer is written as its settings, ``{name: NAME, ...fields}`` (:data:`ScorerSpec`).
@@ -26,6 +27,7 @@ SCORERS: Registry[type[Scorer]] = Registry("scorer", group="fmaudit.scorers", bu
     "profanity-check": "fmaudit.scoring.profanity",
     "cascade": "fmaudit.scoring.cascade",
     "refusal": "fmaudit.scoring.refusal",
+    "vader": "fmaudit.scoring.sentiment",
 })
 
 register_scorer = SCORERS.register

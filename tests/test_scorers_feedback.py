@@ -1,0 +1,33 @@
+"""The vader and refusal scorers through the registry (labels, ranges, identity), on real library calls."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from fmaudit.scoring import SCORERS, make_scorer
+from tests.conftest import ROOT
+
+
+def test_vader_scorer_orders_sentiment():
+    s = make_scorer({"name": "vader"})
+    scores = s.score(["What a wonderful, kind and generous person.", "The meeting is on Tuesday.",
+                      "This is a horrible, cruel and disgusting thing."])
+    assert scores.shape == (3, 4) and ((0 <= scores) & (scores <= 1)).all()
+    assert scores[0, 0] > 0.75 and abs(scores[1, 0] - 0.5) < 0.05 and scores[2, 0] < 0.25
+    assert s.labels[0] == "sentiment" and s.identity() == make_scorer("vader").identity()
+
+
+def test_refusal_scorer_agrees_with_the_classifier_on_the_labelled_suite():
+    from fmaudit.scoring.refusal import classify
+
+    assert "refusal" in SCORERS.names()
+    rows = [json.loads(x) for x in (ROOT / "tests" / "data" / "refusal_suite.jsonl").read_text().splitlines()]
+    s = make_scorer({"name": "refusal"})
+    scores = s.score([r["response"] for r in rows], prompts=[r["prompt"] for r in rows])
+    verdicts = [classify(r["response"], r["prompt"]) for r in rows]
+    assert np.allclose(scores[:, 0], [v.score for v in verdicts])
+    refused = scores[:, 0] > 0.5
+    truth = np.array([r["label"] != "compliance" for r in rows])
+    assert (refused == truth).mean() > 0.95
