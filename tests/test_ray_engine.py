@@ -240,3 +240,26 @@ def test_missing_ray_is_a_usage_error(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(UsageError, match=r"fmaudit\[ray\]"):
         next(make_engine("ray", 1).run(None, iter([])))
+
+
+def test_dedup_passes_on_ray_equal_local(ray_instance, tmp_path):
+    """The sign pass and the apply pass of global stages run on the actors; the decisions, outputs and
+    dedup report equal the local engine's."""
+    from tests.dedup_helpers import dedup_stages, planted_jsonl
+
+    planted_jsonl(tmp_path / "c" / "c.jsonl", n_base=120)
+    policy = load_policy(write_policy(tmp_path / "p.yaml", dedup_stages(), shard_size=20, batch_size=8, samples=0))
+    outs = {}
+    for engine, workers in (("local", 1), ("ray", 2)):
+        outs[engine] = tmp_path / engine
+        run_filter(policy, [tmp_path / "c"], outs[engine], workers=workers, engine=engine, progress=False)
+
+    def state(out):
+        files = read_tree(out, ("data", "dropped"))
+        files.update({p.relative_to(out).as_posix(): p.read_bytes()
+                      for p in sorted((out / ".fmaudit" / "global").rglob("decisions/*.json"))})
+        return files, json.loads((out / "reports" / "dedup.json").read_text())
+
+    local, on_ray = state(outs["local"]), state(outs["ray"])
+    assert any("dropped/" in p for p in local[0]) and any("/decisions/" in p for p in local[0])
+    assert on_ray == local

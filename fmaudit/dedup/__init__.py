@@ -8,11 +8,12 @@ datasketch's ``affine32`` (see :mod:`fmaudit.dedup.minhash`), so signatures agre
 """
 
 from fmaudit.dedup.cluster import KEEP_RULES, UnionFind, choose_keepers
-from fmaudit.dedup.lsh import BucketSpill, band_keys, collision_probability, false_positive_probability, optimal_params
+from fmaudit.dedup.lsh import (BucketSpill, band_keys, collision_probability, false_negative_probability,
+                              false_positive_probability, optimal_params)
 from fmaudit.dedup.minhash import MinHasher, jaccard_estimate
 from fmaudit.dedup.normalize import Normalizer, text_digest
 from fmaudit.dedup.shingles import Shingler, exact_jaccard, shingle_hash
 
 __all__ = ["KEEP_RULES", "UnionFind", "choose_keepers", "BucketSpill", "band_keys", "collision_probability",
-           "false_positive_probability", "optimal_params", "MinHasher", "jaccard_estimate", "Normalizer",
+           "false_negative_probability", "false_positive_probability", "optimal_params", "MinHasher", "jaccard_estimate", "Normalizer",
            "text_digest", "Shingler", "exact_jaccard", "shingle_hash"]

@@ -12,15 +12,16 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 from tqdm import tqdm
 
 from fmaudit.corpus import expand_inputs, read_corpus, sha256_file
 from fmaudit.errors import UsageError
 from fmaudit.pipeline.engines import make_engine
+from fmaudit.pipeline.global_pass import decide_all, leading_globals, shard_decisions, signed_marker
 from fmaudit.pipeline.layout import JobLayout, write_manifest
 from fmaudit.pipeline.worker import PIPELINE, ProcessorSpec, ShardTask
 from fmaudit.policy import Policy, StageSpec
@@ -43,6 +44,58 @@ class FilterResult:
         return self.summary["exit_code"]
 
 
+@dataclass
+class FilterJob:
+    """One ``fmaudit filter`` job: what it runs, over which inputs, into which folder, and how."""
+
+    policy: Policy
+    specs: list[StageSpec]
+    files: list[Path]
+    layout: JobLayout
+    input_info: list[dict]
+    workers: int
+    engine: str = "local"
+    engine_options: dict = field(default_factory=dict)
+    truth: Optional[Path] = None
+    progress: bool = True
+    started: str = field(default_factory=now_iso)
+    t0: float = field(default_factory=time.perf_counter)
+
+    @property
+    def identity(self) -> dict:
+        """What makes two runs the same job (kept in ``.fmaudit/job.json``)."""
+        return {
+            "policy_sha256": self.policy.sha256,
+            "stages": [[s.name, s.settings.model_dump(mode="json")] for s in self.specs],
+            "inputs": [[i["path"], i["sha256"]] for i in self.input_info],
+            "shard_size": self.policy.pipeline.shard_size,
+            "gzip_output": self.policy.pipeline.gzip_output,
+        }
+
+    @property
+    def report_inputs(self) -> list[dict]:
+        return [{k: i[k] for k in ("path", "sha256", "bytes")} for i in self.input_info]
+
+    @property
+    def global_stages(self) -> list[str]:
+        return leading_globals([s.name for s in self.specs], self.policy.path)
+
+    def processor_spec(self, mode: str = "apply") -> ProcessorSpec:
+        """What workers need; the sign pass builds (and sets up) only the global stages."""
+        p, globals_ = self.policy.pipeline, self.global_stages
+        stages = [(s.name, s.settings.model_dump(mode="python")) for s in self.specs
+                  if mode == "apply" or s.name in globals_]
+        return ProcessorSpec(str(self.layout.out), stages, p.batch_size, p.samples, p.gzip_output, mode=mode)
+
+
+@dataclass
+class PassState:
+    """Progress of one pass over the corpus's shards."""
+
+    shards: int = 0  # shards in the corpus (known once the pass has read it all)
+    resumed: int = 0  # shards already committed by an earlier run, skipped
+
+
 def run_filter(
     policy: Policy,
     inputs: Iterable[str | os.PathLike],
@@ -55,62 +108,79 @@ def run_filter(
     truth: Optional[str | os.PathLike] = None,
     progress: bool = True,
 ) -> FilterResult:
-    """Run the policy's data stages (or only ``stages``) over ``inputs`` into ``out``."""
-    started, t0 = now_iso(), time.perf_counter()
+    """Run the policy's data stages (or only ``stages``) over ``inputs`` into ``out``.
+
+    Jobs with global stages (deduplication) make three passes, each resumable: sign every shard, decide
+    once over the whole corpus, then the ordinary pass that applies the decisions with the other stages."""
+    job = _prepare(policy, inputs, out, stages=stages, workers=workers, engine=engine,
+                   engine_options=engine_options, truth=truth, progress=progress)
+    layout = job.layout
+    if _job_matches(layout, job.identity) and layout.complete_marker.exists():
+        summary = json.loads((layout.reports / "summary.json").read_text())
+        counts = json.loads((layout.reports / "pipeline.json").read_text())["counts"]
+        return FilterResult(layout.out, summary, counts, skipped=True)
+    layout.prepare()
+    write_json_atomic(layout.job_file, job.identity)
+    write_json_atomic(layout.state / INPUTS_CACHE, job.input_info)
+
+    globals_ = job.global_stages
+    if globals_:
+        signed = _run_pass(job, "sign", lambda i: signed_marker(layout.out, i).exists())
+        stage_objs = [get_stage(s.name)(s.settings) for s in job.specs if s.name in globals_]
+        decide_all(layout.out, stage_objs, signed.shards)
+    state = _run_pass(job, "apply", layout.is_done, globals_)
+    wall = time.perf_counter() - job.t0
+    return _finish(job, state, wall)
+
+
+def _prepare(policy: Policy, inputs, out, *, stages, workers, engine, engine_options, truth, progress) -> FilterJob:
+    """Check everything that can be checked before reading a document, and describe the job."""
     specs = policy.select(stages)
     if truth is not None and not Path(truth).is_file():
         raise UsageError(f"{truth}: no such ground-truth file (--truth)")
     for s in specs:
         get_stage(s.name)(s.settings).preflight()
+    leading_globals([s.name for s in specs], policy.path)
     files = expand_inputs(inputs)
     layout = JobLayout(out)
-    input_info = _input_info(files, layout)
-    report_inputs = [{k: i[k] for k in ("path", "sha256", "bytes")} for i in input_info]
-    job = {
-        "policy_sha256": policy.sha256,
-        "stages": [[s.name, s.settings.model_dump(mode="json")] for s in specs],
-        "inputs": [[i["path"], i["sha256"]] for i in input_info],
-        "shard_size": policy.pipeline.shard_size,
-        "gzip_output": policy.pipeline.gzip_output,
-    }
-    if _job_matches(layout, job) and layout.complete_marker.exists():
-        summary = json.loads((layout.reports / "summary.json").read_text())
-        counts = json.loads((layout.reports / "pipeline.json").read_text())["counts"]
-        return FilterResult(layout.out, summary, counts, skipped=True)
-    layout.prepare()
-    write_json_atomic(layout.job_file, job)
-    write_json_atomic(layout.state / INPUTS_CACHE, input_info)
+    return FilterJob(policy, specs, files, layout, _input_info(files, layout),
+                     workers or policy.pipeline.workers or os.cpu_count() or 1, engine, dict(engine_options or {}),
+                     Path(truth) if truth else None, progress)
 
-    workers = workers or policy.pipeline.workers or os.cpu_count() or 1
-    spec = ProcessorSpec(str(layout.out), [(s.name, s.settings.model_dump(mode="python")) for s in specs],
-                         policy.pipeline.batch_size, policy.pipeline.samples, policy.pipeline.gzip_output)
-    bar = tqdm(total=None, unit="doc", desc="filter", disable=not progress, mininterval=0.5, file=sys.stderr,
-               dynamic_ncols=True)
-    n_shards = [0]
-    resumed = [0]
+
+def _run_pass(job: FilterJob, mode: str, is_done: Callable[[int], bool], globals_: list[str] = ()) -> PassState:
+    """Read the corpus and run every shard not yet committed for ``mode`` on the engine."""
+    state = PassState()
+    bar = tqdm(total=None, unit="doc", desc="sign" if mode == "sign" else "filter", disable=not job.progress,
+               mininterval=0.5, file=sys.stderr, dynamic_ncols=True)
 
     def tasks() -> Iterator[ShardTask]:
-        for index, records in _shards(read_corpus(files), policy.pipeline.shard_size):
-            n_shards[0] = index + 1
-            if layout.is_done(index):
-                resumed[0] += 1
+        for index, records in _shards(read_corpus(job.files), job.policy.pipeline.shard_size):
+            state.shards = index + 1
+            if is_done(index):
+                state.resumed += 1
                 bar.update(len(records))
                 continue
-            yield ShardTask(index, records)
+            decisions = shard_decisions(job.layout.out, list(globals_), index) if globals_ else {}
+            yield ShardTask(index, records, decisions)
 
-    for result in make_engine(engine, workers, **(engine_options or {})).run(spec, tasks()):
+    for result in make_engine(job.engine, job.workers, **job.engine_options).run(job.processor_spec(mode), tasks()):
         bar.update(result.records)
     bar.close()
-    wall = time.perf_counter() - t0
+    return state
 
-    merged = _merge_shard_stats(layout, n_shards[0], [s.name for s in specs], policy.pipeline.samples)
+
+def _finish(job: FilterJob, state: PassState, wall: float) -> FilterResult:
+    """Merge the shards' statistics, write every report, the manifest and the summary; mark the job complete."""
+    layout, specs, policy = job.layout, job.specs, job.policy
+    merged = _merge_shard_stats(layout, state.shards, [s.name for s in specs], policy.pipeline.samples)
     run_id = new_run_id()
-    ctx = ReportContext(layout.out, layout.reports, Path(truth) if truth else None)
+    ctx = ReportContext(layout.out, layout.reports, job.truth)
     for s in specs:
-        _write_stage_report(s, merged[s.name], policy, report_inputs, run_id, started, wall, ctx)
-    counts = _write_pipeline_report(merged, policy, specs, report_inputs, run_id, started, wall,
-                                    {"shards": n_shards[0], "shards_resumed": resumed[0], "workers": workers,
-                                     "engine": engine}, layout.reports)
+        _write_stage_report(s, merged[s.name], policy, job.report_inputs, run_id, job.started, wall, ctx)
+    counts = _write_pipeline_report(merged, policy, specs, job.report_inputs, run_id, job.started, wall,
+                                    {"shards": state.shards, "shards_resumed": state.resumed, "workers": job.workers,
+                                     "engine": job.engine}, layout.reports)
     write_manifest(layout)
     summary = write_summary(layout.reports, run_id)
     render_html(layout.reports)

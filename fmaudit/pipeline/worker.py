@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from fmaudit.corpus import Document, Quarantined, Record
+from fmaudit.pipeline.global_pass import commit_signatures
 from fmaudit.pipeline.layout import JobLayout
 from fmaudit.stages import get_stage
 from fmaudit.stages.base import Stage
+from fmaudit.stages.global_stage import GlobalStage
 from fmaudit.stats import StageStats
 
 PIPELINE = "pipeline"  # the runner's own statistics, beside the stages'
@@ -29,12 +31,14 @@ class ProcessorSpec:
     batch_size: int = 256
     samples: int = 3
     gzip_output: bool = False
+    mode: str = "apply"  # "sign": the sign pass of global stages (fmaudit.pipeline.global_pass); "apply": the rest
 
 
 @dataclass
 class ShardTask:
     index: int
     records: list[Record]
+    decisions: dict[str, dict] = field(default_factory=dict)  # global stage -> this shard's decisions
 
 
 @dataclass
@@ -67,6 +71,12 @@ class ShardProcessor:
                 totals.add("quarantined:" + rec.kind)
             else:
                 docs.append(rec)
+        if self.spec.mode == "sign":
+            commit_signatures(self.layout.out, [s for s in self.stages if isinstance(s, GlobalStage)], task.index, docs)
+            return ShardResult(task.index, len(task.records))
+        for stage in self.stages:
+            if isinstance(stage, GlobalStage):
+                stage.use_decisions(task.decisions.get(stage.name, {}))
         added_ids: set[str] = set()
         stage_stats: dict[str, dict] = {}
         for stage in self.stages:

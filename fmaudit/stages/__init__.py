@@ -20,6 +20,8 @@ STAGES: Registry[type[Stage]] = Registry("stage", group="fmaudit.stages", builti
     "cda": "fmaudit.stages.cda",
     "pii": "fmaudit.stages.pii",
     "toxicity": "fmaudit.stages.toxicity",
+    "dedup_exact": "fmaudit.stages.dedup",
+    "dedup_near": "fmaudit.stages.dedup",
 })
 
 register = STAGES.register

@@ -1,0 +1,96 @@
+"""The runner's side of global stages (:mod:`fmaudit.stages.global_stage`): the sign pass's commit, the
+decide step, and each shard's decisions for the apply pass.
+
+    .fmaudit/global/signed/00000            marker: shard 0 is signed for every global stage
+    .fmaudit/global/<stage>/sig/00000/      the shard's arrays (fmaudit.dedup.store)
+    .fmaudit/global/<stage>/work/           scratch of the decide step (spilled buckets), removed after it
+    .fmaudit/global/<stage>/decisions/00000.json   document id -> facts, for shards that have any
+    .fmaudit/global/<stage>/dropped.npy     dense numbers of the documents it drops (next stage's ``excluded``)
+    .fmaudit/global/<stage>/summary.json    figures for the report
+    .fmaudit/global/<stage>/decided         marker, written last
+
+A decide step killed before its marker is run again from scratch; its output depends only on the committed
+signatures, so the rerun writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from fmaudit.corpus import Document, write_json_atomic
+from fmaudit.dedup.store import write_shard
+from fmaudit.errors import PolicyError
+from fmaudit.stages import get_stage
+from fmaudit.stages.global_stage import GlobalStage, global_dir
+
+
+def is_global(name: str) -> bool:
+    return issubclass(get_stage(name), GlobalStage)
+
+
+def leading_globals(names: list[str], policy_path=None) -> list[str]:
+    """The global stages among ``names`` (which must all come before any per-document stage)."""
+    out = []
+    for i, name in enumerate(names):
+        if is_global(name):
+            if len(out) < i:
+                raise PolicyError(f"{policy_path or 'policy'}: stage {name!r} is a global stage and must come "
+                                  f"before per-document stages (it follows {names[i - 1]!r}): it decides on the "
+                                  f"corpus as read")
+            out.append(name)
+    return out
+
+
+def signed_marker(out: Path, index: int) -> Path:
+    return Path(out) / ".fmaudit" / "global" / "signed" / f"{index:05d}"
+
+
+def commit_signatures(out: Path, stages: list[GlobalStage], index: int, docs: list[Document]) -> None:
+    """Sign one shard for every global stage, then mark it signed."""
+    ids = [d.id for d in docs]
+    for stage in stages:
+        write_shard(global_dir(out, stage.name) / "sig", index, ids, stage.sign(docs))
+    marker = signed_marker(out, index)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text("")
+
+
+def decide_all(out: Path, stages: list[GlobalStage], n_shards: int) -> None:
+    """Run the decide step of each global stage in order (skipping those already decided)."""
+    excluded: Optional[np.ndarray] = None
+    for stage in stages:
+        folder = global_dir(out, stage.name)
+        if not (folder / "decided").exists():
+            _decide(stage, folder, n_shards, excluded)
+        dropped = np.load(folder / "dropped.npy")
+        if excluded is None:
+            n_docs = json.loads((folder / "summary.json").read_text(encoding="utf-8"))["documents"]
+            excluded = np.zeros(n_docs, dtype=bool)
+        excluded[dropped] = True
+
+
+def _decide(stage: GlobalStage, folder: Path, n_shards: int, excluded: Optional[np.ndarray]) -> None:
+    for leftover in ("decisions", "work"):  # of a killed decide step
+        shutil.rmtree(folder / leftover, ignore_errors=True)
+    (folder / "decisions").mkdir(parents=True)
+    decisions = stage.decide(folder / "sig", n_shards, folder / "work", excluded)
+    shutil.rmtree(folder / "work", ignore_errors=True)
+    for shard, facts in sorted(decisions.drops.items()):
+        write_json_atomic(folder / "decisions" / f"{shard:05d}.json", dict(sorted(facts.items())))
+    np.save(folder / "dropped.npy", np.sort(decisions.dropped_docs).astype(np.int64), allow_pickle=False)
+    write_json_atomic(folder / "summary.json", decisions.summary)
+    (folder / "decided").write_text(str(n_shards))
+
+
+def shard_decisions(out: Path, names: list[str], index: int) -> dict[str, dict]:
+    """Stage name -> this shard's decisions (document id -> facts), for the apply pass."""
+    found = {}
+    for name in names:
+        path = global_dir(out, name) / "decisions" / f"{index:05d}.json"
+        found[name] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return found
