@@ -2,7 +2,8 @@
 
 A document is ``{"id": str, "text": str, "meta": {...}}``. Readers stream: they hold one record at a
 time, whatever the size of the corpus. A record that cannot become a document (bad JSON, missing or
-non-string text, invalid UTF-8, empty text, duplicate id) is never fatal: the reader yields a
+non-string text, invalid UTF-8, empty text, a bad id or meta, meta nested too deep, text over the size
+limit, duplicate id, an unreadable stretch of a file) is never fatal: the reader yields a
 :class:`Quarantined` record naming the source file, the line (or row) and the error.
 """
 
@@ -24,6 +25,19 @@ from fmaudit.errors import InputError
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")
 PARQUET_SUFFIXES = (".parquet",)
 TEXT_SUFFIXES = (".txt", ".md")
+UTF8_BOM = b"\xef\xbb\xbf"
+# Deepest nesting of a record's meta that is accepted: orjson writes at most 254 levels and pickling between
+# workers recurses per level, so deeper records are quarantined (``too_deep``) rather than crash a job.
+MAX_META_DEPTH = 100
+# Suffixes of the ids of documents stages add (a cda twin of "x" is "x#cda"). An input id ending in one is
+# quarantined unless the record is itself such a twin from an earlier run, so added ids never collide with
+# input ids.
+DERIVED_TAGS = ("cda",)
+
+
+def derived_id(parent_id: str, tag: str) -> str:
+    """The id of a document a stage derives from ``parent_id`` (``tag`` in :data:`DERIVED_TAGS`)."""
+    return f"{parent_id}#{tag}"
 
 
 @dataclass
@@ -45,7 +59,7 @@ class Quarantined:
     source: str
     line: int
     kind: str  # bad_json, invalid_utf8, not_object, missing_text, non_string_text, empty_text, bad_id, bad_meta,
-    #            duplicate_id, unreadable_file
+    #            too_deep, too_long, duplicate_id, unreadable_file
     error: str
     raw: str
 
@@ -90,7 +104,23 @@ def expand_inputs(paths: Iterable[str | os.PathLike]) -> list[Path]:
             files.append(p)
         else:
             raise InputError(f"{p}: no such file or folder")
+    for f in files:
+        if _kind(f) == "parquet":
+            _check_parquet_schema(f)
     return files
+
+
+def _check_parquet_schema(path: Path) -> None:
+    """InputError for a Parquet file without a ``text`` column, so a job stops before any work; a file whose
+    footer cannot be read is left to the reader, which quarantines it."""
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(path).names
+    except Exception:  # pyarrow raises several types for a corrupt footer
+        return
+    if "text" not in names:
+        raise InputError(f"{path}: Parquet file has no 'text' column (columns: {', '.join(names) or 'none'})")
 
 
 def _kind(path: Path) -> str | None:
@@ -104,17 +134,23 @@ def _kind(path: Path) -> str | None:
     return None
 
 
-def read_corpus(paths: Iterable[str | os.PathLike]) -> Iterator[Record]:
+def read_corpus(paths: Iterable[str | os.PathLike], max_chars: int | None = None) -> Iterator[Record]:
     """Stream documents and quarantined records from files and folders, in a deterministic order.
 
-    Duplicate ids across all inputs are quarantined (the first occurrence is kept).
+    Duplicate ids across all inputs are quarantined (the first occurrence is kept), and so are documents
+    longer than ``max_chars`` characters (``too_long``).
     """
     seen = IdIndex()
     for path in expand_inputs(paths):
         kind = _kind(path)
         for line, rec in _READERS[kind](path):
-            if isinstance(rec, Document) and not seen.add(rec.id):
-                rec = Quarantined(str(path), line, "duplicate_id", f"duplicate id {rec.id!r}", dumps(rec.to_json()))
+            if isinstance(rec, Document):
+                if max_chars is not None and len(rec.text) > max_chars:
+                    rec = Quarantined(str(path), line, "too_long", f"text has {len(rec.text)} characters, over "
+                                      f"pipeline.max_chars ({max_chars})", dumps(rec.to_json()))
+                elif not seen.add(rec.id):
+                    rec = Quarantined(str(path), line, "duplicate_id", f"duplicate id {rec.id!r}",
+                                      dumps(rec.to_json()))
             yield rec
 
 
@@ -168,13 +204,20 @@ def _open_binary(path: Path) -> IO[bytes]:
 def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, Record]]:
     """Stream ``(line, record)`` pairs of a JSONL file (plain or gzip), one line at a time."""
     path = Path(path)
+    source = str(path)
     try:
         f = _open_binary(path)
         with f:
-            for lineno, raw in enumerate(f, 1):
+            lines = enumerate(f, 1)
+            for lineno, raw in lines:  # the first line, which may start with a byte-order mark
+                raw = raw[3:] if raw.startswith(UTF8_BOM) else raw
+                if raw.strip():
+                    yield lineno, parse_json_record(raw, source, lineno)
+                break
+            for lineno, raw in lines:
                 if not raw.strip():
                     continue
-                yield lineno, parse_json_record(raw, str(path), lineno)
+                yield lineno, parse_json_record(raw, source, lineno)
     except (OSError, EOFError) as e:
         # A truncated or corrupt gzip stream: what was read stays; the rest is one quarantine record.
         yield -1, Quarantined(str(path), -1, "unreadable_file", f"unreadable file: {e}", "")
@@ -205,24 +248,60 @@ def parse_json_record(raw: bytes, source: str, lineno: int) -> Record:
     """Turn one JSONL line into a Document, or a Quarantined record saying what is wrong."""
     try:
         obj = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return _diagnose(raw, source, lineno)
+    except orjson.JSONDecodeError as e:
+        return _diagnose(raw, source, lineno, e)
     return record_from_object(obj, source, lineno, raw)
 
 
-def _diagnose(raw: bytes, source: str, lineno: int) -> Quarantined:
+class _NotJsonConstant(ValueError):
+    pass
+
+
+def _reject_constant(name: str):
+    raise _NotJsonConstant(name)
+
+
+def _diagnose(raw: bytes, source: str, lineno: int, error: orjson.JSONDecodeError) -> Quarantined:
     """Why a line is not JSON, in words (the slow path, taken only for bad lines)."""
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         return Quarantined(source, lineno, "invalid_utf8", f"invalid UTF-8 at byte {e.start}",
                            raw.decode("utf-8", "backslashreplace").rstrip("\n"))
-    try:
-        json.loads(line)
-        msg = "bad JSON: not representable as UTF-8 text (lone surrogate escape)"
-    except json.JSONDecodeError as e:
-        msg = f"bad JSON: {e.msg} at column {e.colno}"
-    return Quarantined(source, lineno, "bad_json", msg, line.rstrip("\n"))
+    kind = "bad_json"
+    if error.msg.startswith("depth limit"):
+        kind, msg = "too_deep", f"record nests deeper than the JSON parser's limit: {error.msg}"
+    else:
+        try:
+            json.loads(line, parse_constant=_reject_constant)
+            msg = "bad JSON: not representable as UTF-8 text (lone surrogate escape)"
+        except _NotJsonConstant as e:
+            msg = f"bad JSON: {e.args[0]} is not a JSON value (RFC 8259 has no NaN or Infinity)"
+        except json.JSONDecodeError as e:
+            msg = f"bad JSON: {e.msg} at column {e.colno}"
+        except RecursionError:
+            kind, msg = "too_deep", "record nests too deep to parse"
+    return Quarantined(source, lineno, kind, msg, line.rstrip("\n"))
+
+
+def _deeper_than(value, limit: int) -> bool:
+    """Whether ``value`` (a decoded JSON value) nests more than ``limit`` containers deep."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False
+
+
+def _exact_id(raw: bytes | None, doc_id: float) -> int | None:
+    """The exact integer behind an id orjson decoded as a float (integers beyond 64 bits), else None."""
+    if raw is None or doc_id != doc_id or doc_id in (float("inf"), float("-inf")) or doc_id != int(doc_id):
+        return None
+    value = json.loads(raw).get("id")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def record_from_object(obj, source: str, lineno: int, raw: bytes | None = None) -> Record:
@@ -244,41 +323,82 @@ def record_from_object(obj, source: str, lineno: int, raw: bytes | None = None) 
     doc_id = obj.get("id")
     if doc_id is None:
         doc_id = f"{Path(source).name}:{lineno}"
+    elif isinstance(doc_id, float) and (exact := _exact_id(raw, doc_id)) is not None:
+        doc_id = str(exact)  # an integer beyond 64 bits: valid JSON, kept digit for digit
     elif isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)):
-        return bad("bad_id", f"field 'id' is {type(doc_id).__name__}, not a string")
+        return bad("bad_id", f"field 'id' is {_json_type(doc_id)}, not a string or an integer")
     meta = obj.get("meta", obj.get("metadata", {}))
     if meta is None:
         meta = {}
     if isinstance(meta, str):
         try:
-            meta = json.loads(meta)
-        except json.JSONDecodeError:
+            meta = json.loads(meta, parse_constant=_reject_constant)
+        except (json.JSONDecodeError, _NotJsonConstant):
             return bad("bad_meta", "field 'meta' is a string that is not JSON")
+        except RecursionError:
+            return bad("too_deep", "field 'meta' is a JSON string nesting too deep to parse")
     if not isinstance(meta, dict):
-        return bad("bad_meta", f"field 'meta' is {type(meta).__name__}, not an object")
+        return bad("bad_meta", f"field 'meta' is {_json_type(meta)}, not an object")
     if len(obj) > 3 or (len(obj) == 3 and "meta" not in obj):  # extra top-level fields go to meta
         extra = {k: v for k, v in obj.items() if k not in ("id", "text", "meta", "metadata")}
         meta = {**extra, **meta}
-    return Document(doc_id if isinstance(doc_id, str) else str(doc_id), text, meta)
+    if meta and _deeper_than(meta, MAX_META_DEPTH):
+        return bad("too_deep", f"meta nests more than {MAX_META_DEPTH} levels deep")
+    doc_id = doc_id if isinstance(doc_id, str) else str(doc_id)
+    if doc_id.endswith(_DERIVED_SUFFIXES) and derived_id(str(meta.get("counterfactual_of")), "cda") != doc_id:
+        return bad("bad_id", f"id {doc_id!r} ends in a suffix reserved for documents stages add "
+                             f"({', '.join(_DERIVED_SUFFIXES)})")
+    return Document(doc_id, text, meta)
+
+
+_DERIVED_SUFFIXES = tuple("#" + tag for tag in DERIVED_TAGS)
+
+
+def _json_type(value) -> str:
+    """The JSON name of a decoded value's type, for messages."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, float):
+        return "a number with a fraction" if value == value and value not in (float("inf"), float("-inf")) \
+            else "not a finite number"
+    return {dict: "an object", list: "an array", int: "an integer", str: "a string"}.get(type(value), type(value).__name__)
 
 
 def read_parquet(path: str | os.PathLike, batch_rows: int = 1024) -> Iterator[tuple[int, Record]]:
-    """Stream rows of a Parquet file in record batches; ``line`` is the 1-based row number."""
+    """Stream rows of a Parquet file in record batches; ``line`` is the 1-based row number.
+
+    A row group that cannot be decoded (a corrupt data page) becomes one ``unreadable_file`` record naming
+    its rows, and reading goes on with the next row group."""
     import pyarrow.parquet as pq
 
     path = Path(path)
+    source = str(path)
     try:
         pf = pq.ParquetFile(path)
+        sizes = [pf.metadata.row_group(g).num_rows for g in range(pf.metadata.num_row_groups)]
     except Exception as e:  # pyarrow raises several types for a corrupt file
-        yield -1, Quarantined(str(path), -1, "unreadable_file", f"unreadable Parquet file: {e}", "")
+        yield -1, Quarantined(source, -1, "unreadable_file", f"unreadable Parquet file: {e}", "")
         return
     if "text" not in pf.schema_arrow.names:
         raise InputError(f"{path}: Parquet file has no 'text' column (columns: {', '.join(pf.schema_arrow.names)})")
-    row = 0
-    for batch in pf.iter_batches(batch_size=batch_rows):
-        for obj in batch.to_pylist():
-            row += 1
-            yield row, record_from_object(obj, str(path), row)
+    first = 1  # row number of the row group's first row
+    for group, size in enumerate(sizes):
+        row = first
+        batches = pf.iter_batches(batch_size=batch_rows, row_groups=[group])
+        while True:
+            try:
+                batch = next(batches, None)
+                rows = batch.to_pylist() if batch is not None else None
+            except Exception as e:  # pyarrow: OSError (corrupt page), ArrowInvalid, ...
+                yield row, Quarantined(source, row, "unreadable_file", f"row group {group} (rows {row} to "
+                                       f"{first + size - 1}) cannot be read: {e}", "")
+                break
+            if rows is None:
+                break
+            for obj in rows:
+                yield row, record_from_object(obj, source, row)
+                row += 1
+        first += size
 
 
 def read_text_file(path: str | os.PathLike) -> Iterator[tuple[int, Record]]:
@@ -286,7 +406,7 @@ def read_text_file(path: str | os.PathLike) -> Iterator[tuple[int, Record]]:
     path = Path(path)
     raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         yield 1, Quarantined(str(path), 1, "invalid_utf8", f"invalid UTF-8 at byte {e.start}", raw.decode("utf-8", "backslashreplace"))
         return

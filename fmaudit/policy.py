@@ -67,6 +67,9 @@ class PipelineSettings(Strict):
     workers: Optional[int] = Field(None, ge=1, description="Worker processes; null: one per CPU core.")
     samples: int = Field(3, ge=0, le=50, description="Anonymized samples kept per stage and kind for reports.")
     gzip_output: bool = Field(False, description="Write data/, dropped/ and held/ shards as .jsonl.gz.")
+    max_chars: Optional[int] = Field(1_000_000, ge=1, description=(
+        "Documents with more characters are quarantined (`too_long`) before any stage sees them, so one huge "
+        "record cannot stall a worker; null: no limit."))
 
 
 class StageEntry(BaseModel):

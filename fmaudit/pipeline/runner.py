@@ -155,7 +155,8 @@ def _run_pass(job: FilterJob, mode: str, is_done: Callable[[int], bool], globals
                mininterval=0.5, file=sys.stderr, dynamic_ncols=True)
 
     def tasks() -> Iterator[ShardTask]:
-        for index, records in _shards(read_corpus(job.files), job.policy.pipeline.shard_size):
+        records_in = read_corpus(job.files, job.policy.pipeline.max_chars)
+        for index, records in _shards(records_in, job.policy.pipeline.shard_size):
             state.shards = index + 1
             if is_done(index):
                 state.resumed += 1

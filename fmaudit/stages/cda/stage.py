@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from fmaudit.cda.swapper import GENDER, GENDER_SIDES, Axis, Counterfactual, Swapper
 from fmaudit.cda.wordlists import GENDER_PAIRS, GENDERED_NAMES, load_pairs
-from fmaudit.corpus import Document, id_hash64
+from fmaudit.corpus import Document, derived_id, id_hash64
 from fmaudit.stages import register
 from fmaudit.stages.base import Check, ReportContext, Resources, Stage, StageReport, StageResult
 from fmaudit.stages.cda.settings import CdaSettings
@@ -77,7 +77,7 @@ class Cda(Stage):
             stats.sample("counterfactual", id=doc.id, before=_window(cf.original, cf), after=_window(cf.text, cf))
         info = {"swaps": len(cf.swaps), "axes": sorted({s.axis for s in cf.swaps})}
         if self.settings.mode == "augment":
-            twin_id = f"{doc.id}#cda"
+            twin_id = derived_id(doc.id, "cda")
             result.kept.append(Document(doc.id, doc.text, {**doc.meta, "cda": {"mode": "augment", "twin": twin_id}}))
             meta = {**doc.meta, "counterfactual_of": doc.id, "cda": {"mode": "augment", **info}}
             result.added.append(Document(twin_id, cf.text, meta))
