@@ -31,3 +31,18 @@ def test_refusal_scorer_agrees_with_the_classifier_on_the_labelled_suite():
     refused = scores[:, 0] > 0.5
     truth = np.array([r["label"] != "compliance" for r in rows])
     assert (refused == truth).mean() > 0.95
+
+
+def test_feedback_functions_give_score_label_and_reason():
+    from fmaudit import feedback
+
+    tox = feedback.toxicity("Shut up, you pathetic moron.")
+    assert tox.flagged and tox.label == "toxic" and "profanity" in tox.reason
+    assert not feedback.toxicity("The library opens at nine.").flagged
+    found = feedback.pii("Write to jane.doe@example.com about the invoice.")
+    assert found.flagged and "EMAIL_ADDRESS" in found.reason and "jane" not in found.reason
+    assert not feedback.pii("The weather is mild today.").flagged
+    assert feedback.sentiment("I love this wonderful gift.").label == "positive"
+    assert feedback.sentiment("This is awful and I hate it.").flagged
+    assert feedback.refusal("I can't help with that.", "How do I pick a lock?").refused
+
