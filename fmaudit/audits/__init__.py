@@ -2,12 +2,17 @@
 
 Audits are registered by name in :data:`AUDITS` and configured in the policy's ``audits:`` section
 (``audits: {NAME: {settings}}``); other packages add theirs through the ``fmaudit.audits`` entry-point group.
+The contract is in :mod:`fmaudit.audits.base`, the shared model under audit in :mod:`fmaudit.audits.model`,
+statistics in :mod:`fmaudit.audits.stats` and the driver of ``fmaudit audit`` in :mod:`fmaudit.audits.runner`.
 """
 
 from __future__ import annotations
 
 from fmaudit.registry import Registry
 
-AUDITS: Registry = Registry("audit", group="fmaudit.audits", builtins={})
+AUDITS: Registry = Registry("audit", group="fmaudit.audits", builtins={
+    "perplexity": "fmaudit.audits.perplexity",
+    "bias.pairs": "fmaudit.audits.bias_pairs",
+})
 
 register_audit = AUDITS.register

@@ -91,8 +91,11 @@ def _check_safetensors(file: Path) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike, *, trust_remote_code: bool = False, allow_pickle: bool = False,
-                    device: Any = None, dtype: Any = None):
-    """``(model, tokenizer)`` of a local causal-LM folder, loaded safely (see the module docstring)."""
+                    device: Any = None, dtype: Any = None, device_map: Any = None):
+    """``(model, tokenizer)`` of a local causal-LM folder, loaded safely (see the module docstring).
+
+    ``device_map`` (for example ``"auto"``, which needs accelerate) spreads a checkpoint too large for one
+    device over the GPUs and CPU memory there are; ``device`` is then ignored."""
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
@@ -103,7 +106,8 @@ def load_checkpoint(path: str | os.PathLike, *, trust_remote_code: bool = False,
     try:
         model, info = AutoModelForCausalLM.from_pretrained(
             str(path), trust_remote_code=trust_remote_code, local_files_only=True, output_loading_info=True,
-            use_safetensors=None if allow_pickle else True, dtype=dtype)
+            use_safetensors=None if allow_pickle else True, dtype=dtype,
+            **({"device_map": device_map} if device_map is not None else {}))
     except Exception as e:
         raise InputError(f"{path}: cannot load the model: {e}") from None
     finally:
@@ -112,7 +116,7 @@ def load_checkpoint(path: str | os.PathLike, *, trust_remote_code: bool = False,
         missing = sorted(info["missing_keys"])
         raise InputError(f"{path}: the weights lack {len(missing)} tensors the config needs (e.g. {missing[0]})")
     model.eval()
-    return (model.to(device) if device is not None else model), tokenizer
+    return (model.to(device) if device is not None and device_map is None else model), tokenizer
 
 
 def save_training_checkpoint(path: Path, model, tokenizer, state: dict, model_state: Optional[dict] = None) -> None:

@@ -77,6 +77,19 @@ def _pad_id(tokenizer) -> int:
     return 0
 
 
+@torch.no_grad()
+def score_token_ids(model, pairs: Sequence[tuple[list[int], int]], batch_size: int, pad_id: int) -> list[dict]:
+    """Per ``(ids, n)``: ``{"logprob": sum of log p of the last n tokens of ids, "tokens": n}``, in input order.
+
+    Sequences are batched longest first, so a batch pads little (the order does not change the figures)."""
+    order = sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]))
+    scored = _score(model, [pairs[i] for i in order], batch_size, pad_id)
+    out: list[dict] = [{}] * len(pairs)
+    for i, row in zip(order, scored):
+        out[i] = row
+    return out
+
+
 def _score(model, pairs: list[tuple[list[int], int]], batch_size: int, pad_id: int) -> list[dict]:
     """Sum of log-probabilities of the last ``n`` tokens of each id list (right-padded batches)."""
     device = model_device(model)
