@@ -23,7 +23,8 @@ def planted_jsonl(path: Path, n_base: int = 300, seed: int = 3) -> dict:
     texts, planted = planted_corpus(n_base, share=0.3, edit_rates=(0.0, 0.005, 0.01, 0.1, 0.2), seed=seed)
     ids = [f"doc-{i:04d}" for i in range(len(texts))]
     rows = [{"id": ids[i], "text": t, "meta": {"source": "web" if i % 3 else "books"}} for i, t in enumerate(texts)]
-    rows += [{"id": "shout-0", "text": texts[0].upper() + " !!!"}]  # an exact duplicate after normalisation
+    rows += [{"id": "shout-0", "text": texts[0].upper() + " !!!"},  # an exact duplicate after normalisation
+             {"id": "tiny", "text": "too short"}]  # dropped by the stage before the global ones
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     norm, shingler = Normalizer(), Shingler("word", 5)
@@ -33,10 +34,12 @@ def planted_jsonl(path: Path, n_base: int = 300, seed: int = 3) -> dict:
 
 
 def dedup_stages(near: str = "dedup_near", **near_settings) -> list[dict]:
-    return [{"stage": "dedup_exact"},
+    """A per-document stage before the global ones (run once, in the sign pass) and one after."""
+    return [{"stage": "min_length", "min_chars": 20, "min_words": 5},
+            {"stage": "dedup_exact"},
             {"stage": near, "threshold": THRESHOLD, "false_negative_weight": 0.8, "max_bucket_rows": 1024,
              **near_settings},
-            {"stage": "min_length", "min_chars": 20, "min_words": 5}]
+            {"stage": "noop"}]
 
 
 class SlowNearSettings(DedupNearSettings):

@@ -31,6 +31,7 @@ def test_planted_duplicates_are_found_and_accounted(tmp_path):
     dropped = _dropped(out)
     by_id = {d["id"]: d for d in dropped}
     assert by_id["shout-0"]["dropped"] == {"stage": "dedup_exact", "reason": "exact_duplicate"}
+    assert by_id["tiny"]["dropped"] == {"stage": "min_length", "reason": "too_few_chars"}
     assert by_id["shout-0"]["meta"]["duplicate"]["of"] == "doc-0000"
     near = [d for d in dropped if d["dropped"]["stage"] == "dedup_near"]
     assert near and all(d["meta"]["duplicate"]["similarity"] >= THRESHOLD for d in near)
@@ -47,6 +48,10 @@ def test_planted_duplicates_are_found_and_accounted(tmp_path):
     c = pipe["counts"]
     assert c["in"] == c["kept"] + sum(c["dropped"].values()) + sum(c["held"].values()) + c["quarantined"]
     assert c["dropped"]["dedup_near:near_duplicate"] == len(near)
+    assert c["dropped"]["min_length:too_few_chars"] == 1
+    stages = {r["stage"]: r["counts"] for r in (json.loads(p.read_text()) for p in sorted((out / "reports").glob("*.json")))
+              if "counts" in r}
+    assert stages["dedup_exact"]["in"] == c["in"] - 1 and stages["noop"]["in"] == c["kept"]  # each stage ran once
 
     report = json.loads((out / "reports" / "dedup.json").read_text())["stages"]
     near_report = report["dedup_near"]
@@ -61,12 +66,12 @@ def test_planted_duplicates_are_found_and_accounted(tmp_path):
     assert report["dedup_exact"]["metrics"]["duplicates"] >= 1
 
 
-def test_global_stage_after_a_document_stage_is_a_policy_error(tmp_path, capsys):
+def test_global_stages_apart_are_a_policy_error(tmp_path, capsys):
     planted_jsonl(tmp_path / "c" / "c.jsonl", n_base=20)
-    stages = [{"stage": "min_length", "min_chars": 1}, {"stage": "dedup_near"}]
+    stages = [{"stage": "dedup_exact"}, {"stage": "min_length", "min_chars": 1}, {"stage": "dedup_near"}]
     policy = write_policy(tmp_path / "p.yaml", stages)
     assert run_cli("filter", "--policy", policy, tmp_path / "c", "--out", tmp_path / "o", "--no-progress") == 2
-    assert "must come before per-document stages" in capsys.readouterr().err
+    assert "must follow one another" in capsys.readouterr().err
     bad = write_policy(tmp_path / "bad.yaml", [{"stage": "dedup_near", "bands": 4}])
     assert run_cli("policy", "check", bad) == 2
     assert "set both bands and rows" in capsys.readouterr().err

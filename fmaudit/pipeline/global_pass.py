@@ -9,6 +9,8 @@ decide step, and each shard's decisions for the apply pass.
     .fmaudit/global/<stage>/summary.json    figures for the report
     .fmaudit/global/<stage>/decided         marker, written last
 
+    .fmaudit/global/pending/00000.json      with stages before the global ones: the shard's work after them
+
 A decide step killed before its marker is run again from scratch; its output depends only on the committed
 signatures, so the rerun writes the same bytes.
 """
@@ -33,31 +35,43 @@ def is_global(name: str) -> bool:
     return issubclass(get_stage(name), GlobalStage)
 
 
-def leading_globals(names: list[str], policy_path=None) -> list[str]:
-    """The global stages among ``names`` (which must all come before any per-document stage)."""
-    out = []
-    for i, name in enumerate(names):
-        if is_global(name):
-            if len(out) < i:
-                raise PolicyError(f"{policy_path or 'policy'}: stage {name!r} is a global stage and must come "
-                                  f"before per-document stages (it follows {names[i - 1]!r}): it decides on the "
-                                  f"corpus as read")
-            out.append(name)
-    return out
+def global_block(names: list[str], policy_path=None) -> tuple[int, list[str]]:
+    """``(first, globals)``: the position of the first global stage among ``names`` and the global stages,
+    which must follow one another (one sign pass and one decide step serve them all)."""
+    found = [i for i, name in enumerate(names) if is_global(name)]
+    if found and found != list(range(found[0], found[0] + len(found))):
+        gap = next(names[i] for i in range(found[0], found[-1]) if i not in found)
+        raise PolicyError(f"{policy_path or 'policy'}: global stages ({', '.join(names[i] for i in found)}) must "
+                          f"follow one another in the stage list; {gap!r} comes between them")
+    return (found[0] if found else 0), [names[i] for i in found]
 
 
 def signed_marker(out: Path, index: int) -> Path:
     return Path(out) / ".fmaudit" / "global" / "signed" / f"{index:05d}"
 
 
-def commit_signatures(out: Path, stages: list[GlobalStage], index: int, docs: list[Document]) -> None:
-    """Sign one shard for every global stage, then mark it signed."""
+def pending_path(out: Path, index: int) -> Path:
+    return Path(out) / ".fmaudit" / "global" / "pending" / f"{index:05d}.json"
+
+
+def commit_signatures(out: Path, stages: list[GlobalStage], index: int, docs: list[Document],
+                      pending: Optional[dict] = None) -> None:
+    """Sign one shard for every global stage, then mark it signed. ``pending``: the shard's work after the
+    stages before the global ones (rows so far, statistics, the documents going on), which the apply pass
+    continues from instead of running those stages again."""
+    if pending is not None:
+        write_json_atomic(pending_path(out, index), pending)
     ids = [d.id for d in docs]
     for stage in stages:
         write_shard(global_dir(out, stage.name) / "sig", index, ids, stage.sign(docs))
     marker = signed_marker(out, index)
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text("")
+
+
+def load_pending(out: Path, index: int) -> Optional[dict]:
+    path = pending_path(out, index)
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
 def decide_all(out: Path, stages: list[GlobalStage], n_shards: int) -> None:

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from fmaudit.corpus import expand_inputs, read_corpus, sha256_file
 from fmaudit.errors import UsageError
 from fmaudit.pipeline.engines import make_engine
-from fmaudit.pipeline.global_pass import decide_all, leading_globals, shard_decisions, signed_marker
+from fmaudit.pipeline.global_pass import decide_all, global_block, shard_decisions, signed_marker
 from fmaudit.pipeline.layout import JobLayout, write_manifest
 from fmaudit.pipeline.worker import PIPELINE, ProcessorSpec, ShardTask
 from fmaudit.policy import Policy, StageSpec
@@ -78,14 +78,19 @@ class FilterJob:
 
     @property
     def global_stages(self) -> list[str]:
-        return leading_globals([s.name for s in self.specs], self.policy.path)
+        return global_block([s.name for s in self.specs], self.policy.path)[1]
 
     def processor_spec(self, mode: str = "apply") -> ProcessorSpec:
-        """What workers need; the sign pass builds (and sets up) only the global stages."""
-        p, globals_ = self.policy.pipeline, self.global_stages
-        stages = [(s.name, s.settings.model_dump(mode="python")) for s in self.specs
-                  if mode == "apply" or s.name in globals_]
-        return ProcessorSpec(str(self.layout.out), stages, p.batch_size, p.samples, p.gzip_output, mode=mode)
+        """What workers need. The sign pass runs the stages up to the global ones (and signs); the apply pass
+        then starts from the global stages (``skip``), so no stage runs twice on a shard."""
+        p = self.policy.pipeline
+        first, globals_ = global_block([s.name for s in self.specs], self.policy.path)
+        stages = [(s.name, s.settings.model_dump(mode="python")) for s in self.specs]
+        if mode == "sign":
+            stages = stages[:first + len(globals_)]
+        skip = first if mode == "apply" and globals_ else 0
+        return ProcessorSpec(str(self.layout.out), stages, p.batch_size, p.samples, p.gzip_output, mode=mode,
+                             skip=skip)
 
 
 @dataclass
@@ -140,7 +145,7 @@ def _prepare(policy: Policy, inputs, out, *, stages, workers, engine, engine_opt
         raise UsageError(f"{truth}: no such ground-truth file (--truth)")
     for s in specs:
         get_stage(s.name)(s.settings).preflight()
-    leading_globals([s.name for s in specs], policy.path)
+    global_block([s.name for s in specs], policy.path)
     files = expand_inputs(inputs)
     layout = JobLayout(out)
     return FilterJob(policy, specs, files, layout, _input_info(files, layout),

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from fmaudit.corpus import Document, Quarantined, Record
-from fmaudit.pipeline.global_pass import commit_signatures
+from fmaudit.pipeline.global_pass import commit_signatures, load_pending
 from fmaudit.pipeline.layout import JobLayout
 from fmaudit.stages import get_stage
 from fmaudit.stages.base import Stage
@@ -32,6 +32,7 @@ class ProcessorSpec:
     samples: int = 3
     gzip_output: bool = False
     mode: str = "apply"  # "sign": the sign pass of global stages (fmaudit.pipeline.global_pass); "apply": the rest
+    skip: int = 0  # stages already run by the sign pass (their results are the shard's pending work)
 
 
 @dataclass
@@ -48,47 +49,84 @@ class ShardResult:
     stats: dict = field(default_factory=dict)
 
 
+@dataclass
+class ShardWork:
+    """One shard in progress: output rows by folder, the runner's totals, the documents still going, the
+    statistics of the stages run so far and the ids of documents stages added."""
+
+    files: dict[str, list[dict]]
+    totals: StageStats
+    docs: list[Document]
+    stage_stats: dict[str, dict] = field(default_factory=dict)
+    added_ids: set[str] = field(default_factory=set)
+
+    @classmethod
+    def from_records(cls, records: list[Record]) -> "ShardWork":
+        work = cls({"data": [], "dropped": [], "held": [], "quarantine": []}, StageStats(), [])
+        work.totals.add("read", len(records))
+        for rec in records:
+            if isinstance(rec, Quarantined):
+                work.files["quarantine"].append(rec.to_json())
+                work.totals.add("quarantined")
+                work.totals.add("quarantined:" + rec.kind)
+            else:
+                work.docs.append(rec)
+        return work
+
+    def to_json(self) -> dict:
+        return {"files": self.files, "totals": self.totals.to_json(), "docs": [d.to_json() for d in self.docs],
+                "stage_stats": self.stage_stats, "added_ids": sorted(self.added_ids)}
+
+    @classmethod
+    def from_json(cls, d: dict, max_samples: int) -> "ShardWork":
+        return cls(d["files"], StageStats.from_json(d["totals"], max_samples),
+                   [Document(x["id"], x["text"], x["meta"]) for x in d["docs"]], d["stage_stats"], set(d["added_ids"]))
+
+
 class ShardProcessor:
+    """Runs the stages of ``spec`` (from ``spec.skip`` on) over shards; built once per worker."""
+
     def __init__(self, spec: ProcessorSpec):
         self.spec = spec
         self.layout = JobLayout(spec.out)
         self.stages: list[Stage] = []
-        for name, settings in spec.stages:
+        for name, settings in spec.stages[spec.skip:]:
             cls = get_stage(name)
             self.stages.append(cls(cls.Settings.model_validate(settings)))
         for stage in self.stages:
             stage.setup()
 
     def process(self, task: ShardTask) -> ShardResult:
-        files: dict[str, list[dict]] = {"data": [], "dropped": [], "held": [], "quarantine": []}
-        totals = StageStats()
-        totals.add("read", len(task.records))
-        docs: list[Document] = []
-        for rec in task.records:
-            if isinstance(rec, Quarantined):
-                files["quarantine"].append(rec.to_json())
-                totals.add("quarantined")
-                totals.add("quarantined:" + rec.kind)
-            else:
-                docs.append(rec)
         if self.spec.mode == "sign":
-            commit_signatures(self.layout.out, [s for s in self.stages if isinstance(s, GlobalStage)], task.index, docs)
-            return ShardResult(task.index, len(task.records))
+            return self._sign(task)
+        # after a sign pass that ran the stages before the global ones, the shard continues from there
+        pending = load_pending(self.layout.out, task.index) if self.spec.skip else None
+        work = ShardWork.from_json(pending, self.spec.samples) if pending else ShardWork.from_records(task.records)
         for stage in self.stages:
             if isinstance(stage, GlobalStage):
                 stage.use_decisions(task.decisions.get(stage.name, {}))
-        added_ids: set[str] = set()
-        stage_stats: dict[str, dict] = {}
-        for stage in self.stages:
-            stats = StageStats(max_samples=self.spec.samples)
-            docs = self._run_stage(stage, docs, stats, files, added_ids)
-            stage_stats[stage.name] = stats.to_json()
-        files["data"] = [d.to_json() for d in docs]
-        self._count_outcomes(totals, files, added_ids)
-        stage_stats[PIPELINE] = totals.to_json()
+        self._run_stages(self.stages, work)
+        work.files["data"] = [d.to_json() for d in work.docs]
+        self._count_outcomes(work.totals, work.files, work.added_ids)
+        work.stage_stats[PIPELINE] = work.totals.to_json()
         suffix = ".jsonl.gz" if self.spec.gzip_output else ".jsonl"
-        self.layout.commit_shard(task.index, files, stage_stats, suffix)
-        return ShardResult(task.index, len(task.records), stage_stats)
+        self.layout.commit_shard(task.index, work.files, work.stage_stats, suffix)
+        return ShardResult(task.index, len(task.records), work.stage_stats)
+
+    def _sign(self, task: ShardTask) -> ShardResult:
+        """The sign pass: the stages before the global ones, then the global stages' signatures."""
+        work = ShardWork.from_records(task.records)
+        first = next(i for i, s in enumerate(self.stages) if isinstance(s, GlobalStage))
+        self._run_stages(self.stages[:first], work)
+        commit_signatures(self.layout.out, self.stages[first:], task.index, work.docs,
+                          work.to_json() if first else None)
+        return ShardResult(task.index, len(task.records))
+
+    def _run_stages(self, stages: list[Stage], work: ShardWork) -> None:
+        for stage in stages:
+            stats = StageStats(max_samples=self.spec.samples)
+            work.docs = self._run_stage(stage, work.docs, stats, work.files, work.added_ids)
+            work.stage_stats[stage.name] = stats.to_json()
 
     def _run_stage(self, stage: Stage, docs: list[Document], stats: StageStats, files: dict,
                    added_ids: set[str]) -> list[Document]:

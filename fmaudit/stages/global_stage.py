@@ -10,9 +10,9 @@ passes, each resumable after a kill like any shard pass:
 3. **apply** (per shard, the ordinary pass): the runner hands each shard's decisions to the stage
    (:meth:`GlobalStage.use_decisions`), and :meth:`GlobalStage.process` applies them like any stage.
 
-Global stages come first in a policy's stage list: they see the documents as read (after quarantine), so
-the decisions of the global step hold for the documents of the apply pass. Global stages that follow one
-another see each other's drops: a later one's ``decide`` gets the documents an earlier one drops as
+Stages before the global ones in a policy run in the sign pass (so a global stage signs what they keep,
+for example anonymized text) and are not run again: the apply pass continues each shard from the work the
+sign pass committed. The global stages of a policy follow one another, and see each other's drops: a later one's ``decide`` gets the documents an earlier one drops as
 ``excluded``, so they are never chosen as the copy to keep.
 """
 
