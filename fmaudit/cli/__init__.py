@@ -24,6 +24,7 @@ AREAS: Registry = Registry("CLI area", group="fmaudit.cli", builtins={
     "data": "fmaudit.cli.data",
     "cda": "fmaudit.cli.cda",
     "pii": "fmaudit.cli.pii",
+    "audit": "fmaudit.cli.audit",
 })
 
 

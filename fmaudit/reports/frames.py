@@ -15,11 +15,15 @@ import pandas as pd
 from fmaudit.reports.envelope import read_reports
 
 
+INTERVAL_COLUMNS = ("ci_low", "ci_high", "n", "method")
+
+
 @dataclass
 class ReportFrames:
     """``checks``: one row per check; ``metrics``: one row per metric; ``counts``: one row per data-stage
     report (the only kind that counts documents); ``reports``: the raw envelopes, by name. Every row carries
-    the report's ``kind`` (data_stage, training, model_stage, audit)."""
+    the report's ``kind`` (data_stage, training, model_stage, audit); an audit's metric rows also carry its
+    95% interval, item count and interval method (``ci_low``, ``ci_high``, ``n``, ``method``)."""
 
     checks: pd.DataFrame
     metrics: pd.DataFrame
@@ -38,8 +42,11 @@ def load(reports_dir: str | os.PathLike) -> ReportFrames:
         for c in r["checks"]:
             check_rows.append({**base, **{k: c.get(k) for k in
                                           ("name", "value", "threshold", "direction", "passed", "severity")}})
+        intervals = r.get("details", {}).get("intervals", {})  # audits: each metric's 95% interval
         for name, value in r["metrics"].items():
-            metric_rows.append({**base, "name": name, "value": value})
+            ci = intervals.get(name, {})
+            metric_rows.append({**base, "name": name, "value": value,
+                                **{k: ci.get(k) for k in INTERVAL_COLUMNS}})
         counts = r.get("counts")
         if counts is None:
             continue
@@ -56,6 +63,6 @@ def load(reports_dir: str | os.PathLike) -> ReportFrames:
     checks = pd.DataFrame(check_rows, columns=["stage", "kind", "run_id", "name", "value", "threshold", "direction",
                                                "passed", "severity"])
     checks["passed"] = checks["passed"].astype(bool)
-    metrics = pd.DataFrame(metric_rows, columns=["stage", "kind", "run_id", "name", "value"])
+    metrics = pd.DataFrame(metric_rows, columns=["stage", "kind", "run_id", "name", "value", *INTERVAL_COLUMNS])
     counts = pd.DataFrame(count_rows).fillna(0)
     return ReportFrames(checks, metrics, counts, {r["stage"]: r for r in envelopes})
