@@ -58,11 +58,22 @@ def mixed_corpus(tmp_path: Path) -> Path:
     return d
 
 
-def make_corpus(path: Path, n: int, start: int = 0) -> Path:
+# Valid IBANs (presidio checks them) and e-mail addresses for corpora that exercise the pii stage's encryption.
+IBANS = ("DE89370400440532013000", "GB82WEST12345698765432", "FR1420041010050500013M02606")
+# A pii stage that needs no NER model run: encrypt e-mail addresses and IBANs with the public demo key.
+ENCRYPT_STAGE = {"stage": "pii", "entities": ["EMAIL_ADDRESS", "IBAN_CODE"], "operators": {"DEFAULT": "encrypt"},
+                 "demo_key": True, "ledger": "off"}
+
+
+def make_corpus(path: Path, n: int, start: int = 0, pii: bool = False) -> Path:
+    """``n`` documents, every fifth one short; with ``pii``, every third one holds an e-mail address and an IBAN
+    (a few values repeated, so equal values meet in different shards)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         for i in range(start, start + n):
             text = long_text(i) if i % 5 else "short one"
+            if pii and i % 3 == 0:
+                text += f" Write to user{i % 7}@example.org, IBAN {IBANS[i % len(IBANS)]}."
             f.write(json.dumps({"id": f"doc-{i}", "text": text}) + "\n")
     return path
 

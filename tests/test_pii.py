@@ -72,9 +72,12 @@ def test_encrypt_decrypt_round_trip(analyzer, settings, monkeypatch, capsys):
     out = rewrite(analyzer, settings, TEXT, {"DEFAULT": "encrypt"}, pii_key())
     assert "maria.lopez@example.org" not in out and "Maria Lopez" not in out
     assert len(re.findall(r"<ENC:EMAIL_ADDRESS:", out)) == 2
+    from fmaudit.pii.cipher import WrongKey
+
     restored, n = decrypt_text(out, pii_key())
     assert restored == TEXT and n == 6
-    with pytest.raises(Exception):
+    assert rewrite(analyzer, settings, TEXT, {"DEFAULT": "encrypt"}, pii_key()) == out  # deterministic
+    with pytest.raises(WrongKey):
         decrypt_text(out, pii_key("the-wrong-key-0123456789"))
     monkeypatch.setenv("FMAUDIT_PII_KEY", KEY)
     capsys.readouterr()
@@ -249,6 +252,17 @@ def test_demo_run_leaks_no_injected_pii(tmp_path, monkeypatch):
     cards = {r["value"] for rows in load_truth(truth).values() for r in rows if r["entity_type"] == "CREDIT_CARD"}
     restored = "".join(p.read_text() for p in (tmp_path / "plain").iterdir())
     assert cards and all(c in restored for c in cards - missed)
+    # every ciphertext decrypts to exactly one injected value of its type
+    from fmaudit.pii.cipher import ENCRYPTED, decrypt_token
+    from fmaudit.pii.keys import DEMO_KEY
+
+    by_type = {}
+    for rows in load_truth(truth).values():
+        for r in rows:
+            by_type.setdefault(r["entity_type"], set()).add(r["value"])
+    tokens = ENCRYPTED.findall("".join(p.read_text() for p in (out / "data").iterdir()))
+    assert len(tokens) >= 10 and {t for t, _ in tokens} == {"CREDIT_CARD", "IBAN_CODE"}
+    assert all(decrypt_token(DEMO_KEY, t, payload) in by_type[t] for t, payload in tokens)
 
 
 def test_focused_ner_finds_what_full_ner_finds(analyzer):

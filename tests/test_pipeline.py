@@ -14,7 +14,7 @@ from fmaudit import reports
 from fmaudit.pipeline.runner import run_filter
 from fmaudit.policy import load_policy
 from fmaudit.reports.envelope import validate_report
-from tests.conftest import ROOT, make_corpus, read_tree, run_cli, write_policy
+from tests.conftest import ENCRYPT_STAGE, ROOT, make_corpus, read_tree, run_cli, write_policy
 
 
 def _policy(tmp_path, stages=None, **pipeline):
@@ -127,12 +127,17 @@ def test_stage_that_loses_a_document_stops_the_job(tmp_path, mixed_corpus):
 
 
 def test_kill_9_then_resume_is_byte_identical(tmp_path):
-    corpus = make_corpus(tmp_path / "c" / "c.jsonl", 400)
-    policy = write_policy(tmp_path / "p.yaml", [{"stage": "noop", "sleep_s": 0.05},
+    """With encryption on: two clean runs, and a killed and resumed one, write the same bytes."""
+    corpus = make_corpus(tmp_path / "c" / "c.jsonl", 400, pii=True)
+    policy = write_policy(tmp_path / "p.yaml", [ENCRYPT_STAGE, {"stage": "noop", "sleep_s": 0.05},
                                                 {"stage": "min_length", "min_chars": 20}],
                           shard_size=10, batch_size=5, samples=0)
     reference = tmp_path / "ref"
     run_filter(load_policy(policy), [corpus], reference, workers=2, progress=False)
+    again = tmp_path / "again"
+    run_filter(load_policy(policy), [corpus], again, workers=1, progress=False)
+    assert read_tree(again) == read_tree(reference)
+    assert b"".join(read_tree(reference).values()).count(b"<ENC:IBAN_CODE:") >= 100
 
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "fmaudit", "filter", "--policy", str(policy), str(corpus), "--out", str(out),

@@ -20,7 +20,7 @@ from fmaudit.pipeline.runner import run_filter
 from fmaudit.policy import load_policy
 from fmaudit.stages import register
 from fmaudit.stages.base import Resources, Stage, StageResult, StageSettings
-from tests.conftest import ROOT, make_corpus, read_tree, write_policy
+from tests.conftest import ENCRYPT_STAGE, ROOT, make_corpus, read_tree, write_policy
 
 ray = pytest.importorskip("ray")
 
@@ -63,8 +63,8 @@ def ray_instance():
     ray.shutdown()
 
 
-def _corpus(tmp_path: Path, n: int) -> Path:
-    path = make_corpus(tmp_path / "c" / "c.jsonl", n)
+def _corpus(tmp_path: Path, n: int, pii: bool = False) -> Path:
+    path = make_corpus(tmp_path / "c" / "c.jsonl", n, pii=pii)
     with open(path, "a", encoding="utf-8") as f:
         f.write('{"id": "broken", "text": "unterminated\n')  # quarantined
         f.write(json.dumps({"id": "doc-1", "text": "a duplicate id"}) + "\n")
@@ -90,11 +90,11 @@ def _report_essentials(out: Path) -> dict:
 
 
 def test_ray_outputs_are_byte_identical_to_local(ray_instance, tmp_path):
-    corpus = _corpus(tmp_path, 130)
+    corpus = _corpus(tmp_path, 130, pii=True)
 
     def job(name: str, engine: str, workers: int) -> Path:
-        stages = [{"stage": "min_length", "min_chars": 20, "min_words": 5}, {"stage": "test_ray_hold", "setup_log": str(tmp_path / f"{name}.setups")},
-                  {"stage": "noop"}]
+        stages = [ENCRYPT_STAGE, {"stage": "min_length", "min_chars": 20, "min_words": 5},
+                  {"stage": "test_ray_hold", "setup_log": str(tmp_path / f"{name}.setups")}, {"stage": "noop"}]
         policy = load_policy(write_policy(tmp_path / f"{name}.yaml", stages, shard_size=10, batch_size=4, samples=0))
         out = tmp_path / name / "out"
         run_filter(policy, [corpus], out, workers=workers, engine=engine, progress=False)
@@ -104,6 +104,7 @@ def test_ray_outputs_are_byte_identical_to_local(ray_instance, tmp_path):
     folders = ("data", "dropped", "held", "quarantine", "test_ray_hold_ledger")
     ray_files = read_tree(on_ray, folders)
     assert ray_files == read_tree(local, folders)
+    assert b"".join(ray_files.values()).count(b"<ENC:IBAN_CODE:") >= 40  # encrypted values are equal too
     assert {p.split("/")[0] for p in ray_files} == set(folders)  # every kind of output was exercised
     assert _report_essentials(on_ray) == _report_essentials(local)
     pipe = json.loads((on_ray / "reports" / "pipeline.json").read_text())

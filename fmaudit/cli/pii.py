@@ -30,6 +30,9 @@ def register(sub) -> None:
     p.add_argument("--key-env", default="FMAUDIT_PII_KEY", help="environment variable holding the key")
     p.add_argument("--key-file", help="file holding the key (when the variable is unset)")
     p.add_argument("--demo-key", action="store_true", help="use the public demo key (synthetic demo data only)")
+    p.add_argument("--keep-going", action="store_true", help=(
+        "report each token that cannot be decrypted (wrong key or damaged), leave it as it is and go on; "
+        "exit 1 if there were any"))
     p.set_defaults(func=cmd_decrypt)
 
     esub = _group(sub, "eval", "evaluate a finished run against ground truth")
@@ -44,14 +47,14 @@ def register(sub) -> None:
 def cmd_decrypt(args) -> int:
     from fmaudit.corpus import expand_inputs, iter_json_rows, write_jsonl
     from fmaudit.pii.keys import load_key, missing_key_message
-    from fmaudit.pii.operators import decrypt_text
 
     key = load_key(args.key_env, args.key_file, args.demo_key)
     if key is None:
         raise UsageError(missing_key_message(args.key_env, args.key_file, "to decrypt"))
+    failures = _Failures(args.keep_going)
     if args.text is not None:
-        print(_decrypt_or_fail(decrypt_text, args.text, key, "--text")[0])
-        return 0
+        print(failures.decrypt(args.text, key, "--text")[0])
+        return failures.exit_code()
     if not args.inputs or not args.out:
         raise UsageError("give INPUT files or folders and --out, or --text")
     files = expand_inputs(args.inputs)
@@ -66,19 +69,54 @@ def cmd_decrypt(args) -> int:
         rows = []
         for n, row in iter_json_rows(path):
             if isinstance(row.get("text"), str):
-                row["text"], count = _decrypt_or_fail(decrypt_text, row["text"], key, f"{path}:{n}")
+                row["text"], count = failures.decrypt(row["text"], key, f"{path}:{n}: document {row.get('id')!r}")
                 total += count
             rows.append(row)
         write_jsonl(Path(args.out) / path.name, rows)
-    print(f"decrypted {total} values -> {args.out}")
-    return 0
+    print(f"decrypted {total} values -> {args.out}" + (f"; {failures.count} could not be decrypted "
+                                                        f"({failures.summary()})" if failures.count else ""))
+    return failures.exit_code()
 
 
-def _decrypt_or_fail(decrypt_text, text: str, key, where: str):
-    try:
-        return decrypt_text(text, key)
-    except Exception as e:  # a wrong key fails in the cipher's padding check
-        raise InputError(f"{where}: cannot decrypt ({type(e).__name__}: {e}); is it the key the run used?") from None
+class _Failures:
+    """Tokens that cannot be decrypted: the first stops the command (exit 2) unless ``keep_going``, when each is
+    reported on stderr, left as it is, counted, and the command exits 1."""
+
+    def __init__(self, keep_going: bool):
+        self.keep_going = keep_going
+        self.by_why: dict[str, int] = {}
+
+    @property
+    def count(self) -> int:
+        return sum(self.by_why.values())
+
+    def decrypt(self, text: str, key, where: str):
+        import sys
+
+        from fmaudit.pii.cipher import DecryptError
+        from fmaudit.pii.operators import decrypt_text
+
+        def failed(error: DecryptError, token: str) -> None:
+            self.by_why[error.why] = self.by_why.get(error.why, 0) + 1
+            print(f"{where}: {_explain(error, token)}", file=sys.stderr)
+
+        try:
+            return decrypt_text(text, key, failed if self.keep_going else None)
+        except DecryptError as e:
+            raise InputError(f"{where}: {_explain(e, '')} (--keep-going reports every token and goes on)") from None
+
+    def summary(self) -> str:
+        return ", ".join(f"{n} {why.replace('_', ' ')}" for why, n in sorted(self.by_why.items()))
+
+    def exit_code(self) -> int:
+        return 1 if self.count else 0
+
+
+def _explain(error, token: str) -> str:
+    shown = f" {token[:40]}{'...' if len(token) > 40 else ''}" if token else ""
+    if error.why == "wrong_key":
+        return f"token{shown} was encrypted with another key ({error}); is it the key the run used?"
+    return f"damaged token{shown}: {error}"
 
 
 def cmd_eval_pii(args) -> int:

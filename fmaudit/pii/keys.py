@@ -2,7 +2,8 @@
 
 The key comes from an environment variable or a key file, never from the policy, and is never written
 to a report or log. One key serves several purposes, each through its own HMAC-derived sub-key, so a
-leaked ledger salt says nothing about the AES key.
+leaked ledger salt says nothing about the encryption keys (HKDF-derived per entity type, see
+:mod:`fmaudit.pii.cipher`).
 """
 
 from __future__ import annotations
@@ -37,11 +38,6 @@ class PiiKey:
     @property
     def hash_salt(self) -> bytes:
         return self.derive("hash-operator")
-
-    @property
-    def aes_key(self) -> bytes:
-        """A 256-bit AES key for presidio's encrypt/decrypt operators."""
-        return self.derive("aes", 32)
 
     @property
     def pseudonym_seed(self) -> bytes:

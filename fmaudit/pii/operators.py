@@ -1,7 +1,7 @@
 """Rewriting the PII found in a document with presidio-anonymizer operators.
 
-Built-in presidio operators do replace (typed tags), mask, salted hash and AES encryption; the
-pseudonymizer is a presidio custom operator that draws Faker surrogates, seeded so the same value gets
+Built-in presidio operators do replace (typed tags), mask and salted hash; encryption is AES-SIV
+(:mod:`fmaudit.pii.cipher`: deterministic and authenticated by default); the pseudonymizer is a presidio custom operator that draws Faker surrogates, seeded so the same value gets
 the same surrogate within a document (and, with a key, across the corpus).
 """
 
@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from typing import Callable, Optional
 
+from fmaudit.pii.cipher import ENCRYPTED, decrypt_tokens, encrypt_value
 from fmaudit.pii.keys import PiiKey
 from fmaudit.pii.specs import OperatorSpec
 from fmaudit.pii.spans import Span
 
-ENCRYPTED = re.compile(r"<ENC:([A-Z][A-Z0-9_]*):([A-Za-z0-9+/=_-]+)>")  # base64, standard or URL-safe
+__all__ = ["ENCRYPTED", "Pseudonymizer", "Rewriter", "decrypt_text"]
 
 
 def _faker_surrogate(fake, entity_type: str, value: str) -> Optional[str]:
@@ -98,7 +98,7 @@ class Rewriter:
 
     def _config(self, entity_type: str, spec: OperatorSpec, surrogate):
         from presidio_anonymizer.entities import OperatorConfig
-        from presidio_anonymizer.operators import Encrypt, Hash
+        from presidio_anonymizer.operators import Hash
 
         op = spec.operator
         if op == "replace":
@@ -116,9 +116,8 @@ class Rewriter:
             return OperatorConfig("custom", {"lambda": lambda v: f"<{entity_type}:"
                                              f"{Hash().operate(v, {'salt': salt})[:16]}>"})
         if op == "encrypt":
-            aes = self.key.aes_key
-            return OperatorConfig("custom", {"lambda": lambda v: f"<ENC:{entity_type}:"
-                                             f"{Encrypt().operate(v, {'key': aes})}>"})
+            secret, mode = self.key.secret, spec.encryption
+            return OperatorConfig("custom", {"lambda": lambda v: encrypt_value(secret, entity_type, v, mode)})
         return OperatorConfig("custom", {"lambda": lambda v: surrogate(entity_type, v)})
 
     def rewrite(self, doc_id: str, text: str, spans: list[Span]) -> str:
@@ -134,14 +133,8 @@ class Rewriter:
         return self.engine.anonymize(text, results, operators, merge_entities_with_spaces=False).text
 
 
-def decrypt_text(text: str, key: PiiKey) -> tuple[str, int]:
-    """``text`` with every ``<ENC:TYPE:...>`` token decrypted; also the number of tokens decrypted."""
-    from presidio_anonymizer.operators import Decrypt
-
-    count = [0]
-
-    def one(match: re.Match) -> str:
-        count[0] += 1
-        return Decrypt().operate(match.group(2), {"key": key.aes_key})
-
-    return ENCRYPTED.sub(one, text), count[0]
+def decrypt_text(text: str, key: PiiKey, on_error=None) -> tuple[str, int]:
+    """``text`` with every ``<ENC:TYPE:...>`` token decrypted; also the number of tokens decrypted.
+    Raises :class:`fmaudit.pii.cipher.WrongKey` or ``DamagedToken`` (see :func:`fmaudit.pii.cipher.decrypt_tokens`
+    for ``on_error``)."""
+    return decrypt_tokens(text, key.secret, on_error)

@@ -17,11 +17,16 @@ class OperatorSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     operator: Literal[OPERATORS] = Field(..., description=(
         "replace: a typed tag such as <EMAIL_ADDRESS>; mask: every character (but keep_last) becomes "
-        "masking_char; hash: <TYPE:salted hash>; encrypt: AES (reversible with `fmaudit pii decrypt` and the "
-        "key); pseudonymize: a realistic Faker surrogate, consistent within a document (and across the corpus "
+        "masking_char; hash: <TYPE:salted hash>; encrypt: <ENC:TYPE:...>, AES-SIV with a key per entity type "
+        "derived from the run key (authenticated; reversible with `fmaudit pii decrypt` and the key); pseudonymize: a realistic Faker surrogate, consistent within a document (and across the corpus "
         "when a key is set); keep: leave the text (still counted and in the ledger)."))
     masking_char: str = Field("*", min_length=1, max_length=1, description="mask: the character written instead.")
     keep_last: int = Field(0, ge=0, le=8, description="mask: leave this many trailing characters visible.")
+    encryption: Literal["deterministic", "randomized"] = Field("deterministic", description=(
+        "encrypt: deterministic (the same value gives the same token under one key: reruns, resumed runs and "
+        "engines write identical bytes and equal values can be joined, but anyone can see that two tokens hide "
+        "the same value) or randomized (a random nonce per value hides that equality; outputs then differ "
+        "between runs, so a resumed run is no longer byte-identical to an uninterrupted one)."))
 
     @model_validator(mode="before")
     @classmethod
