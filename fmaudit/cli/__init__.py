@@ -25,6 +25,7 @@ AREAS: Registry = Registry("CLI area", group="fmaudit.cli", builtins={
     "cda": "fmaudit.cli.cda",
     "pii": "fmaudit.cli.pii",
     "audit": "fmaudit.cli.audit",
+    "adapt": "fmaudit.cli.adapt",
 })
 
 

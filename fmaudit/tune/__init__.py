@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from fmaudit.registry import Registry
 
-MODEL_STAGES: Registry = Registry("model stage", group="fmaudit.model_stages", builtins={})
+MODEL_STAGES: Registry = Registry("model stage", group="fmaudit.model_stages", builtins={
+    "adapt": "fmaudit.tune.adapt.stage:AdaptStage",
+})
 
 register_model_stage = MODEL_STAGES.register

@@ -1,0 +1,196 @@
+"""``fmaudit adapt``: adapt a checkpoint to a labelled task under fairness constraints and choose a model.
+
+:func:`run_adapt` extracts the checkpoint's pooled hidden states for every row (cached), fits the unconstrained
+classifier and each fairlearn mitigation on the same seeded training split, measures all of them on the test
+split (accuracy, disparities, 95% bootstrap intervals), picks the most accurate model within the policy's
+disparity bound, saves it (``OUT/model.joblib`` + ``OUT/model.json``) and writes ``OUT/reports/fairness.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from fmaudit.tune.adapt.settings import AdaptSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AdaptResult:
+    report: dict
+    chosen: Optional[str]
+    models: dict  # name -> figures on the test split
+    table: str  # the trade-off table, as printed
+
+    @property
+    def passed(self) -> bool:
+        return all(c["passed"] for c in self.report["checks"] if c["severity"] == "error")
+
+
+def fit_and_measure(candidates: dict, X_train, X_test, y_train, y_test, A_train, A_test, groups_test,
+                    settings: AdaptSettings) -> tuple[dict, dict]:
+    """Fit every candidate on the training split and measure it on the test split; returns (figures by name,
+    ``(fitted candidate, test predictions)`` by name)."""
+    from fmaudit.tune.adapt.methods import method_of
+    from fmaudit.tune.adapt.metrics import summary
+
+    figures, fitted = {}, {}
+    for name, model in candidates.items():
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            model.fit(X_train, y_train, sensitive_features=A_train)
+        fit_s = time.perf_counter() - t0
+        pred = model.predict(X_test, sensitive_features=A_test)
+        figures[name] = {
+            "method": method_of(name), "constraint": name.split("_", 1)[1] if "_" in name and name != "unconstrained"
+            else None, **summary(y_test, pred, groups_test, settings.bootstrap, settings.seed),
+            "needs_sensitive_features": bool(model.needs_sensitive_features_),
+            "uses_sensitive_features_in_training": bool(model.uses_sensitive_features_), "fit_s": round(fit_s, 3)}
+        fitted[name] = (model, pred)
+    return figures, fitted
+
+
+def run_adapt(checkpoint: str | os.PathLike, settings: AdaptSettings, task_path: str | os.PathLike,
+              out: str | os.PathLike, policy=None, candidates: Optional[dict] = None) -> AdaptResult:
+    """Run the stage; ``candidates`` (name -> FairClassifier) replaces the policy's methods if given (the
+    unconstrained baseline is added when missing)."""
+    from sklearn.preprocessing import StandardScaler
+
+    from fmaudit.core.checkpoint import check_checkpoint
+    from fmaudit.corpus import sha256_file
+    from fmaudit.reports import make_report, new_run_id, now_iso, write_report
+    from fmaudit.tune.adapt import report as R
+    from fmaudit.tune.adapt.artefact import AdaptedModel, save_artefact
+    from fmaudit.tune.adapt.features import cpu_threads, extract_features
+    from fmaudit.tune.adapt.methods import build_candidates
+    from fmaudit.tune.adapt.metrics import by_group, small_groups
+    from fmaudit.tune.adapt.select import choose, pareto_front
+    from fmaudit.tune.adapt.task import load_task, split_task
+
+    started, t0 = now_iso(), time.perf_counter()
+    out, checkpoint, task_path = Path(out), Path(checkpoint), Path(task_path)
+    check_checkpoint(checkpoint)
+    task = load_task(task_path, settings.columns, settings.positive_label)
+    split = split_task(task, settings.test_fraction, settings.seed)
+    timings = {}
+    with cpu_threads(settings.cpu_threads):
+        X, feat = extract_features(checkpoint, task.texts, settings.features,
+                                   cache_root=settings.features.cache_dir or out / "feature_cache")
+    timings["features_s"] = round(time.perf_counter() - t0, 3)
+    scaler = StandardScaler().fit(X[split.train])
+    Xtr, Xte = scaler.transform(X[split.train]), scaler.transform(X[split.test])
+    A = task.sensitive
+    A_tr, A_te = A.iloc[split.train].reset_index(drop=True), A.iloc[split.test].reset_index(drop=True)
+    groups_te = task.groups[split.test]
+    y_tr, y_te = task.labels[split.train], task.labels[split.test]
+    if candidates is None:
+        candidates = build_candidates(settings)
+    elif "unconstrained" not in candidates:
+        candidates = {"unconstrained": build_candidates(settings.model_copy(update={"methods": ["unconstrained"]}))
+                      ["unconstrained"], **candidates}
+    t1 = time.perf_counter()
+    with cpu_threads(settings.cpu_threads):
+        models, fitted = fit_and_measure(candidates, Xtr, Xte, y_tr, y_te, A_tr, A_te, groups_te, settings)
+    timings["fit_s"] = round(time.perf_counter() - t1, 3)
+
+    metric, bound = settings.bound.metric, settings.bound.max
+    for m in models.values():
+        m["qualifies"] = m["disparities"][metric] <= bound
+    front = pareto_front(models, metric)
+    chosen = choose(models, metric, bound)
+    shown = chosen or "unconstrained"
+    pred = fitted[shown][1]
+    groups = by_group(y_te, pred, A_te, settings.bootstrap, settings.seed)
+    marginal = ({c: by_group(y_te, pred, A_te[[c]], settings.bootstrap, settings.seed) for c in A.columns}
+                if len(A.columns) > 1 else {})
+    notes = small_groups(groups, settings.min_group_size)
+    for w in notes:
+        log.warning("%s: %s", task_path, w)
+
+    task_sha = sha256_file(task_path)
+    artefact = None
+    if chosen is not None:
+        artefact = save_artefact(out, AdaptedModel(scaler, fitted[chosen][0], task.label_values), {
+            "checkpoint": str(checkpoint.resolve()), "checkpoint_sha256": feat["checkpoint_sha256"],
+            "model": chosen, "columns": settings.columns.model_dump(), "label_values": list(task.label_values),
+            "features": settings.features.model_dump(exclude={"cache_dir", "batch_size"}),
+            "task": str(task_path), "task_sha256": task_sha, "cpu_threads": settings.cpu_threads,
+            "feature_cache": str(Path(settings.features.cache_dir or out / "feature_cache").resolve())})
+    base, best = models["unconstrained"], models[shown]
+    metrics = {
+        "rows": len(task), "train_rows": len(split.train), "test_rows": len(split.test), "models": len(models),
+        "qualifying_models": sum(m["qualifies"] for m in models.values()), "chosen": chosen,
+        "unconstrained_accuracy": base["accuracy"], f"unconstrained_{metric}": base["disparities"][metric],
+        "chosen_accuracy": best["accuracy"] if chosen else None,
+        f"chosen_{metric}": best["disparities"][metric] if chosen else None,
+        "accuracy_cost": base["accuracy"] - best["accuracy"] if chosen else None,
+        "chosen_needs_sensitive_features": best["needs_sensitive_features"] if chosen else None,
+        "feature_cache_hits": feat["cache_hits"], "features_computed": feat["computed"],
+    }
+    protocol = {"task": str(task_path), "task_sha256": task_sha, "checkpoint": str(checkpoint),
+                "checkpoint_sha256": feat["checkpoint_sha256"], "features": settings.features.model_dump(),
+                "feature_dim": feat["dim"], "split": {"seed": settings.seed, "test_fraction": settings.test_fraction,
+                                                      "stratified_by": "label x intersectional group"},
+                "bootstrap": {"resamples": settings.bootstrap, "interval": "95% percentile", "seed": settings.seed},
+                "positive_label": task.label_values[1], "negative_label": task.label_values[0],
+                "sensitive_features": list(A.columns), "libraries": _versions()}
+    details = {
+        "models": models, "front": front, "bound": settings.bound.model_dump(), "chosen": chosen,
+        "chosen_groups": {"model": shown, "intersectional": groups, "marginal": marginal},
+        "group_warnings": notes,
+        "needs_sensitive_features_at_prediction": sorted(n for n, m in models.items() if m["needs_sensitive_features"]),
+        "artefact": artefact,
+    }
+    reports_dir = out / "reports"
+    R.plot_front(models, front, metric, bound, chosen, reports_dir / R.PLOT)
+    timings["wall_s"] = round(time.perf_counter() - t0, 3)
+    report = make_report(R.REPORT, new_run_id(), started, kind="model_stage", policy=policy, protocol=protocol,
+                         section=settings.model_dump(mode="json", exclude_defaults=True),
+                         inputs=[{"path": str(task_path), "sha256": task_sha},
+                                 {"path": str(checkpoint), "sha256": feat["checkpoint_sha256"]}],
+                         lineage=[{"role": "checkpoint", "path": str(checkpoint), "sha256": feat["checkpoint_sha256"]},
+                                  {"role": "task", "path": str(task_path), "sha256": task_sha}],
+                         metrics=metrics, checks=R.checks(models, chosen, metric, bound, notes), details=details,
+                         plots=[R.PLOT], timings=timings)
+    write_report(reports_dir, report)
+    return AdaptResult(report, chosen, models, R.trade_off_table(models, metric, chosen))
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("fairlearn", "scikit-learn", "torch", "transformers"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+class AdaptStage:
+    """The ``adapt`` model stage: checkpoint + labelled task -> chosen fairness-constrained classifier and
+    ``reports/fairness.json``. Configured by the policy's ``tune: {adapt: {...}}`` section."""
+
+    name = "adapt"
+    kind = "model stage"
+    Settings = AdaptSettings
+    requires = {"fairlearn": "fairness"}
+
+    def __init__(self, settings: AdaptSettings) -> None:
+        self.settings = settings
+
+    def run(self, checkpoint, task, out, policy=None) -> AdaptResult:
+        from fmaudit.registry import check_requires
+
+        check_requires(self)
+        return run_adapt(checkpoint, self.settings, task, out, policy=policy)

@@ -1,0 +1,267 @@
+"""The adapt model stage on real fairlearn calls: a tiny Llama trained on the fly on the demo's biography task
+(planted gender disparity), features cached once for the module."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.conftest import run_cli
+
+pytest.importorskip("fairlearn")
+
+ROWS = 600
+COLUMNS = {"label": "occupation", "sensitive": ["gender"]}
+
+
+@pytest.fixture(scope="module")
+def bios(tmp_path_factory) -> dict:
+    """The demo task (600 biographies) and a llama-tiny checkpoint trained 60 steps on its texts."""
+    import pandas as pd
+    import torch
+
+    from fmaudit.core.tokenizer import train_tokenizer
+    from fmaudit.demo.bios import write_bios_task
+    from fmaudit.testing.tiny_lm import save_tiny_lm, train_tiny_lm
+
+    root = tmp_path_factory.mktemp("adapt")
+    task = write_bios_task(root / "bios.csv", rows=ROWS, seed=0)
+    texts = pd.read_csv(task).text.tolist()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        tok = train_tokenizer(texts, 400)
+        ckpt = save_tiny_lm(train_tiny_lm(texts, tok, steps=60, seed=0), tok, root / "ckpt")
+    finally:
+        torch.set_num_threads(threads)
+    return {"root": root, "task": task, "ckpt": ckpt, "cache": root / "cache"}
+
+
+def settings(bios, **kw):
+    from fmaudit.tune.adapt.settings import AdaptSettings
+
+    base = dict(columns=COLUMNS, positive_label="engineer", cpu_threads=1, bootstrap=50,
+                features={"cache_dir": str(bios["cache"])}, constraints=["demographic_parity"],
+                bound={"metric": "demographic_parity_difference", "max": 0.2})
+    return AdaptSettings(**{**base, **kw})
+
+
+def write_policy(path: Path, section: dict) -> Path:
+    path.write_text(yaml.safe_dump({"version": 1, "name": "adapt-test", "tune": {"adapt": section}}))
+    return path
+
+
+def test_constrained_models_halve_the_demographic_parity_difference(bios, tmp_path):
+    from fmaudit.tune.adapt.stage import run_adapt
+
+    result = run_adapt(bios["ckpt"], settings(bios), bios["task"], tmp_path / "out")
+    models = result.models
+    base = models["unconstrained"]
+    dp = lambda name: models[name]["disparities"]["demographic_parity_difference"]  # noqa: E731
+    assert dp("unconstrained") > 0.25  # the planted disparity (0.7 vs 0.3 engineers) is learned
+    assert base["accuracy"] > 0.8
+    constrained = ["expgrad_demographic_parity", "threshold_demographic_parity", "adversarial_demographic_parity"]
+    assert set(constrained) <= set(models)
+    for name in constrained:
+        assert dp(name) <= 0.5 * dp("unconstrained"), (name, dp(name), dp("unconstrained"))
+    # GridSearch only picks among its grid's reweighted fits; on these near-separable features the fits jump from
+    # a DP difference of ~0.25 to ~0.8 between neighbouring grid points, so it only narrows the gap
+    assert dp("gridsearch_demographic_parity") < dp("unconstrained")
+    m = result.report["metrics"]
+    assert result.chosen in constrained and result.passed
+    assert m["accuracy_cost"] == pytest.approx(base["accuracy"] - models[result.chosen]["accuracy"])
+    assert m["accuracy_cost"] > 0  # fairness costs accuracy on a task whose labels carry the disparity
+    report = json.loads((tmp_path / "out" / "reports" / "fairness.json").read_text())
+    assert report["kind"] == "model_stage" and report["stage"] == "fairness"
+    assert report["details"]["needs_sensitive_features_at_prediction"] == ["threshold_demographic_parity"]
+    front = report["details"]["front"]
+    lowest = min(models, key=lambda n: (dp(n), -models[n]["accuracy"]))
+    assert set(front) <= set(models) and lowest == front[0]
+    for a in front:  # no model beats a front model on both axes
+        assert not any(models[b]["accuracy"] > models[a]["accuracy"] and dp(b) < dp(a) for b in models)
+    lo, hi = base["disparities_ci"]["demographic_parity_difference"]
+    assert lo <= dp("unconstrained") <= hi
+    assert (tmp_path / "out" / "reports" / "fairness_front.png").stat().st_size > 1000
+    meta = json.loads((tmp_path / "out" / "model.json").read_text())
+    from fmaudit.tune.adapt.features import checkpoint_sha256
+
+    assert meta["checkpoint_sha256"] == checkpoint_sha256(bios["ckpt"]) and meta["model"] == result.chosen
+
+
+def test_predict_entry_point_reproduces_the_test_accuracy(bios, tmp_path, capsys):
+    """`fmaudit adapt predict` on the test rows gives the accuracy the report states for the chosen model."""
+    from fmaudit.tune.adapt.stage import run_adapt
+    from fmaudit.tune.adapt.task import load_task, split_task
+
+    s = settings(bios, methods=["unconstrained", "exponentiated_gradient"])
+    result = run_adapt(bios["ckpt"], s, bios["task"], tmp_path / "out")
+    task = load_task(bios["task"], s.columns, s.positive_label)
+    split = split_task(task, s.test_fraction, s.seed)
+    rows = list(csv.DictReader(open(bios["task"], encoding="utf-8")))
+    test_csv = tmp_path / "test.csv"
+    with open(test_csv, "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["text"])  # no sensitive column: expgrad does not need it
+        w.writeheader()
+        w.writerows({"text": rows[i]["text"]} for i in split.test)
+    assert run_cli("adapt", "predict", tmp_path / "out", test_csv) == 0
+    preds = [json.loads(line)["prediction"] for line in capsys.readouterr().out.splitlines()]
+    truth = [rows[i]["occupation"] for i in split.test]
+    accuracy = np.mean([p == t for p, t in zip(preds, truth)])
+    assert accuracy == pytest.approx(result.models[result.chosen]["accuracy"])
+
+
+def test_threshold_optimizer_artefact_needs_the_sensitive_column(bios, tmp_path, capsys):
+    from fmaudit.tune.adapt.stage import run_adapt
+
+    s = settings(bios, methods=["unconstrained", "threshold_optimizer"])
+    assert run_adapt(bios["ckpt"], s, bios["task"], tmp_path / "out").chosen == "threshold_demographic_parity"
+    text_only = tmp_path / "text.csv"
+    text_only.write_text("text\nShe is 30 years old and works in Cork.\n")
+    assert run_cli("adapt", "predict", tmp_path / "out", text_only) == 2
+    err = capsys.readouterr().err
+    assert str(text_only) in err and "'gender'" in err
+    assert run_cli("adapt", "predict", tmp_path / "out", bios["task"], "--out", tmp_path / "p.jsonl") == 0
+    assert len((tmp_path / "p.jsonl").read_text().splitlines()) == ROWS
+
+
+def test_intersectional_groups(bios, tmp_path):
+    from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
+
+    from fmaudit.tune.adapt.metrics import summary
+    from fmaudit.tune.adapt.stage import run_adapt
+    from fmaudit.tune.adapt.task import intersect, load_task
+
+    cols = {"label": "occupation", "sensitive": ["gender", "age_band"]}
+    s = settings(bios, columns=cols, methods=["unconstrained", "exponentiated_gradient"], bound={"max": 0.5})
+    result = run_adapt(bios["ckpt"], s, bios["task"], tmp_path / "out")
+    groups = result.report["details"]["chosen_groups"]
+    names = sorted(r["group"] for r in groups["intersectional"])
+    assert names == ["female & 40_plus", "female & under_40", "male & 40_plus", "male & under_40"]
+    assert {r["gender"] for r in groups["intersectional"]} == {"female", "male"}
+    assert sum(r["count"] for r in groups["intersectional"]) == result.report["metrics"]["test_rows"]
+    assert set(groups["marginal"]) == {"gender", "age_band"}
+    assert [r["group"] for r in groups["marginal"]["gender"]] == ["female", "male"]
+    # the disparities over intersectional groups are fairlearn's, computed on both sensitive columns at once
+    task = load_task(bios["task"], s.columns, s.positive_label)
+    rng = np.random.default_rng(1)
+    pred = rng.integers(0, 2, len(task))
+    mine = summary(task.labels, pred, intersect(task.sensitive), n_boot=0)["disparities"]
+    assert mine["demographic_parity_difference"] == pytest.approx(
+        demographic_parity_difference(task.labels, pred, sensitive_features=task.sensitive))
+    assert mine["equalized_odds_difference"] == pytest.approx(
+        equalized_odds_difference(task.labels, pred, sensitive_features=task.sensitive))
+
+
+def test_small_groups_are_warned_about(bios, tmp_path):
+    from fmaudit.tune.adapt.stage import run_adapt
+
+    s = settings(bios, columns={"label": "occupation", "sensitive": ["gender", "age_band"]},
+                 methods=["unconstrained"], bound={"max": 1.0}, min_group_size=60)
+    report = run_adapt(bios["ckpt"], s, bios["task"], tmp_path / "out").report
+    warnings = report["details"]["group_warnings"]
+    assert warnings and all("too few to judge" in w for w in warnings)
+    check = next(c for c in report["checks"] if c["name"] == "groups_large_enough")
+    assert not check["passed"] and check["severity"] == "warning"
+
+
+def test_check_fails_when_the_bound_is_unreachable(bios, tmp_path, capsys):
+    section = {"columns": COLUMNS, "positive_label": "engineer", "methods": ["unconstrained"], "bootstrap": 20,
+               "cpu_threads": 1, "features": {"cache_dir": str(bios["cache"])}, "bound": {"max": 0.05}}
+    policy = write_policy(tmp_path / "p.yaml", section)
+    out = tmp_path / "out"
+    assert run_cli("adapt", bios["ckpt"], "--policy", policy, "--task", bios["task"], "--out", out) == 1
+    assert "no model has demographic_parity_difference <= 0.05" in capsys.readouterr().out
+    assert not (out / "model.joblib").exists()
+    report = json.loads((out / "reports" / "fairness.json").read_text())
+    check = next(c for c in report["checks"] if c["name"] == "model_within_disparity_bound")
+    assert not check["passed"] and check["value"] > 0.05 and len(check["ci"]) == 2
+    assert report["details"]["chosen"] is None
+
+
+def _bad_task(tmp_path: Path, bios, edit) -> Path:
+    rows = list(csv.DictReader(open(bios["task"], encoding="utf-8")))[:200]
+    edit(rows)
+    path = tmp_path / "bad.csv"
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def _one_class(rows):
+    for r in rows:
+        r["occupation"] = "teacher"
+
+
+def _lonely_group(rows):
+    rows[5]["gender"] = "nonbinary"
+
+
+@pytest.mark.parametrize("case, edit, columns, expected", [
+    ("missing sensitive column", lambda rows: None, {"label": "occupation", "sensitive": ["ethnicity"]},
+     "column 'ethnicity'"),
+    ("one-class label", _one_class, COLUMNS, "column 'occupation': the label has one class"),
+    ("group empty in test split", _lonely_group, COLUMNS, "column 'gender': group 'nonbinary' has no members in the "
+                                                          "test split"),
+])
+def test_bad_input_exits_2_naming_file_and_column(bios, tmp_path, capsys, case, edit, columns, expected):
+    task = _bad_task(tmp_path, bios, edit)
+    policy = write_policy(tmp_path / "p.yaml", {"columns": columns, "positive_label": "engineer" if case != "one-class label" else None, "cpu_threads": 1,
+                                                "features": {"cache_dir": str(bios["cache"])}})
+    assert run_cli("adapt", bios["ckpt"], "--policy", policy, "--task", task, "--out", tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert str(task) in err and expected in err, err
+    assert not (tmp_path / "out" / "reports").exists()
+
+
+def test_policy_errors_exit_2(bios, tmp_path, capsys):
+    no_section = tmp_path / "none.yaml"
+    no_section.write_text(yaml.safe_dump({"version": 1, "name": "x"}))
+    assert run_cli("adapt", bios["ckpt"], "--policy", no_section, "--task", bios["task"], "--out", tmp_path / "o") == 2
+    assert "no tune: {adapt: ...} section" in capsys.readouterr().err
+    bad = write_policy(tmp_path / "bad.yaml", {"columns": COLUMNS, "constraints": ["parity_of_vibes"]})
+    assert run_cli("adapt", bios["ckpt"], "--policy", bad, "--task", bios["task"], "--out", tmp_path / "o") == 2
+    err = capsys.readouterr().err
+    assert "bad.yaml:" in err and "tune.adapt.constraints" in err
+    assert run_cli("adapt", bios["ckpt"], "--task", bios["task"]) == 2  # usage: --policy and --out missing
+
+
+def test_features_are_cached_and_batching_changes_nothing(bios, tmp_path):
+    from fmaudit.core.checkpoint import load_checkpoint
+    from fmaudit.tune.adapt.features import extract_features
+    from fmaudit.tune.adapt.settings import FeatureSettings
+
+    texts = [r["text"] for r in csv.DictReader(open(bios["task"], encoding="utf-8"))][:40]
+    model, tok = load_checkpoint(bios["ckpt"])
+    one, info = extract_features(bios["ckpt"], texts, FeatureSettings(batch_size=1), None, model, tok)
+    batched, _ = extract_features(bios["ckpt"], texts, FeatureSettings(batch_size=16), tmp_path, model, tok)
+    np.testing.assert_allclose(one, batched, atol=1e-5)
+    assert info["computed"] == 40 and one.dtype == np.float64
+    again, info = extract_features(bios["ckpt"], texts[::-1], FeatureSettings(batch_size=16), tmp_path)
+    assert info["cache_hits"] == 40 and info["computed"] == 0
+    np.testing.assert_array_equal(again, batched[::-1])
+    last, _ = extract_features(bios["ckpt"], texts, FeatureSettings(pooling="last"), tmp_path, model, tok)
+    assert not np.allclose(last, batched)  # another setting, another cache key
+
+
+def test_user_estimator_drops_in(bios, tmp_path):
+    """Any sklearn classifier, wrapped or named in the policy, is fitted and measured beside the others."""
+    from sklearn.linear_model import RidgeClassifier
+
+    from fmaudit.tune.adapt.methods import FairClassifier
+    from fmaudit.tune.adapt.stage import run_adapt
+
+    mine = FairClassifier(RidgeClassifier(alpha=10.0), random_state=0)
+    result = run_adapt(bios["ckpt"], settings(bios, bound={"max": 1.0}), bios["task"], tmp_path / "a",
+                       candidates={"ridge": mine})
+    assert set(result.models) == {"unconstrained", "ridge"} and result.models["ridge"]["accuracy"] > 0.7
+    s = settings(bios, estimator="sklearn.linear_model:SGDClassifier", methods=["unconstrained", "grid_search"],
+                 bound={"max": 1.0})
+    result = run_adapt(bios["ckpt"], s, bios["task"], tmp_path / "b")
+    assert set(result.models) == {"unconstrained", "gridsearch_demographic_parity"}
