@@ -112,6 +112,7 @@ class Policy:
     sha256: Optional[str] = None
     tune: dict[str, BaseModel] = field(default_factory=dict)
     audits: dict[str, BaseModel] = field(default_factory=dict)
+    root: Optional[yaml.Node] = None  # the composed YAML, for the line of a field checked after loading
 
     def tune_settings(self, name: str) -> BaseModel:
         """The typed settings of model stage ``name``: the policy's, or the stage's defaults."""
@@ -156,9 +157,15 @@ def load_policy(path: str | Path) -> Policy:
     """Read and validate a policy file (or a shipped policy, by name)."""
     path = resolve_policy_path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as e:
         raise PolicyError(f"{path}: cannot read policy file: {e.strerror or e}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise PolicyError(f"{path}:{line}: not UTF-8 text (byte {e.start} is 0x{raw[e.start]:02x}); "
+                          "save the policy as UTF-8") from None
     try:
         data = yaml.safe_load(text)
         root = yaml.compose(text)
@@ -166,8 +173,13 @@ def load_policy(path: str | Path) -> Policy:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
         raise PolicyError(f"{path}{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
+    duplicates = _duplicate_keys(root)
+    if duplicates:
+        lines = [f"{path}:{line}: {format_loc(loc)}: duplicate key (first at line {first}; YAML would keep only "
+                 f"the last)" for loc, first, line in duplicates]
+        raise PolicyError("invalid policy:\n  " + "\n  ".join(lines))
     policy = policy_from_dict(data, source=str(path), root=root)
-    policy.path = path
+    policy.path, policy.root = path, root
     policy.sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return policy
 
@@ -234,6 +246,80 @@ def _named_sections(data: dict, key: str, registry: Registry, errors: list) -> d
         except ValidationError as e:
             errors += [((key, name) + tuple(err["loc"]), err["msg"]) for err in e.errors()]
     return out
+
+
+def _duplicate_keys(node: Optional[yaml.Node], loc: tuple = ()) -> list[tuple[tuple, int, int]]:
+    """``(field path, first line, repeated line)`` of every mapping key that appears twice."""
+    out = []
+    if isinstance(node, yaml.MappingNode):
+        first: dict = {}
+        for key, value in node.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else None
+            if name in first:
+                out.append((loc + (name,), first[name], key.start_mark.line + 1))
+            elif name is not None:
+                first[name] = key.start_mark.line + 1
+            out += _duplicate_keys(value, loc + (name,))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out += _duplicate_keys(item, loc + (i,))
+    return out
+
+
+def check_model_config(policy: Policy) -> None:
+    """PolicyError ``FILE:LINE: train.model.overrides.FIELD: message`` when the ``train`` section's model
+    cannot be built (transformers' validation plus a model on the meta device; no weights are made)."""
+    if policy.model.train is None:
+        return
+    from fmaudit.core.model import ConfigFieldError, build_config
+
+    train = policy.model.train
+    try:
+        build_config(train.model, vocab_size=256, seq_len=train.seq_len)
+    except ConfigFieldError as e:
+        source = policy.path or "policy"
+        raise PolicyError(f"invalid policy:\n  {source}{_line_suffix(policy.root, e.loc)}: "
+                          f"{format_loc(e.loc)}: {e.message}") from None
+
+
+NOT_CHECKED = ("the corpus, data, tokenizer and checkpoint folders given on the command line (checked when a "
+               "command reads them)")
+
+
+def preflight(policy: Policy, specs: Optional[list[StageSpec]] = None, problems: Optional[list[str]] = None
+              ) -> list[str]:
+    """What a run of the policy's data stages (or only ``specs``) needs, verified before any work: each spaCy
+    model a stage names is installed, and each stage's own preflight (keys, scorer checkpoints, word lists)
+    passes. Returns what was verified. A need that is not met raises InputError ``FILE:LINE: stages[i]...``,
+    or, given a ``problems`` list, is appended to it and checking goes on."""
+    from fmaudit.errors import InputError
+    from fmaudit.text.nlp import resolve_spacy_model
+
+    source = policy.path or "policy"
+    checked: list[str] = []
+
+    def attempt(loc: tuple, label: str, check, what: str) -> None:
+        try:
+            check()
+        except InputError as e:
+            message = f"{source}{_line_suffix(policy.root, loc)}: {format_loc(loc)}{label}: {e}"
+            if problems is None:
+                raise InputError(message) from None
+            problems.append(message)
+        else:
+            checked.append(what)
+
+    wanted = None if specs is None else {s.name for s in specs}
+    for i, spec in enumerate(policy.stages):
+        if wanted is not None and spec.name not in wanted:
+            continue
+        model = getattr(spec.settings, "spacy_model", None)
+        if model:
+            attempt(("stages", i, "spacy_model"), "", lambda: resolve_spacy_model(model),
+                    f"{spec.name}: spaCy model {model} installed")
+        attempt(("stages", i), f" ({spec.name})", STAGES.get(spec.name)(spec.settings).preflight,
+                f"{spec.name}: preflight (keys, checkpoints and files it names)")
+    return checked
 
 
 def format_loc(loc: tuple) -> str:

@@ -149,11 +149,12 @@ def _load_config(path: Path):
 
 def cmd_train(args) -> int:
     from fmaudit.core.train import train
-    from fmaudit.policy import load_policy
+    from fmaudit.policy import check_model_config, load_policy
 
     policy = load_policy(args.policy)
     if policy.model.train is None:
         raise UsageError(f"{args.policy}: no train: section")
+    check_model_config(policy)  # a model that cannot be built: exit 2 naming the policy line, before any work
     result = train(policy, args.data, args.tokenizer, args.out, stop_after=args.stop_after,
                    progress=not args.no_progress, device=args.device)
     if not result.completed:

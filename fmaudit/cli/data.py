@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from fmaudit.cli.argtypes import positive_int
-from fmaudit.errors import UsageError
+from fmaudit.errors import InputError, UsageError
 
 
 def register(sub) -> None:
@@ -28,6 +28,8 @@ def register(sub) -> None:
     c = psub.add_parser("check", help="validate policy files or shipped policies by name (exit 2 naming the "
                                       "file and field on error)")
     c.add_argument("files", nargs="+", metavar="FILE|NAME")
+    c.add_argument("--ready", action="store_true", help="also exit 2 when something a run needs (a spaCy model, "
+                                                        "a key, a scorer checkpoint) is missing on this machine")
     c.set_defaults(func=cmd_policy_check)
     c = psub.add_parser("schema", help="print the settings of every stage, model stage, audit and scorer as JSON "
                                        "Schema")
@@ -58,8 +60,11 @@ def cmd_filter(args) -> int:
     from fmaudit.policy import load_policy
     from fmaudit.reports.table import print_summary
 
+    from fmaudit.policy import preflight
+
     policy = load_policy(args.policy)
     stages = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else None
+    preflight(policy, policy.select(stages))  # what the stages need, named by policy line, before any work
     options = {"address": args.address} if args.address else {}
     if args.address and args.engine != "ray":
         raise UsageError("--address goes with --engine ray")
@@ -87,23 +92,27 @@ def cmd_demo(args) -> int:
 
 
 def cmd_policy_check(args) -> int:
-    from fmaudit.policy import check_policy_requirements, load_policy
+    from fmaudit.policy import NOT_CHECKED, check_model_config, check_policy_requirements, load_policy, preflight
 
     for f in args.files:
         policy = load_policy(f)
         check_policy_requirements(policy)
-        if policy.model.train is not None:  # config overrides are checked against transformers here, not on load
-            from fmaudit.core.model import build_config
-            from fmaudit.errors import PolicyError
-
-            try:
-                build_config(policy.model.train.model, vocab_size=256, seq_len=policy.model.train.seq_len)
-            except PolicyError as e:
-                raise PolicyError(f"invalid policy:\n  {f}: {e}") from None
+        check_model_config(policy)
+        problems: list[str] = []
+        checked = preflight(policy, problems=problems)
         parts = [f"stages: {', '.join(s.name for s in policy.stages) or 'none'}"]
         parts += [f"{key}: {', '.join(names)}" for key, names in (("tune", policy.tune), ("audits", policy.audits))
                   if names]
         print(f"{policy.path}: ok (policy {policy.name!r}; {'; '.join(parts)})")
+        if policy.model.train is not None:
+            checked.append("train.model: config built and sized on the meta device")
+        for line in checked:
+            print(f"  checked: {line}")
+        for line in problems:
+            print(f"  NOT READY: {line}")
+        print(f"  not checked: {NOT_CHECKED}")
+        if problems and getattr(args, "ready", False):
+            raise InputError(f"{policy.path}: a run needs what is missing here ({len(problems)} NOT READY above)")
     return 0
 
 

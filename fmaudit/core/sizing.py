@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 TOKENS_PER_PARAM = 20  # Chinchilla (Hoffmann et al. 2022): compute-optimal tokens ~ 20 x parameters
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 
@@ -49,6 +51,53 @@ def model_size(config, seq_len: int, micro_batch: int = 1, precision: str = "bf1
         "micro_batch": micro_batch,
         "precision": precision,
     }
+
+
+def estimate_parameters(config) -> int:
+    """Parameters the model of ``config`` has, from models of one and two layers built on the meta device (no
+    memory, no time), extrapolated over ``num_hidden_layers``: a config asking for a million layers is sized
+    without building a million layers."""
+    import copy
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    def count(layers: int | None) -> int:
+        c = copy.deepcopy(config)
+        if layers is not None:
+            c.num_hidden_layers = layers
+            if isinstance(getattr(c, "layer_types", None), list):
+                c.layer_types = c.layer_types[:layers]
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(c)
+        return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+
+    layers = getattr(config, "num_hidden_layers", None)
+    if not isinstance(layers, int) or isinstance(layers, bool):
+        return count(None)
+    if layers < 1:
+        raise ValueError(f"num_hidden_layers is {layers}; a model needs at least one layer")
+    one = count(1)
+    if layers == 1:
+        return one
+    return one + (layers - 1) * (count(2) - one)
+
+
+def available_memory(device=None) -> int:
+    """Bytes free for a model on ``device`` (a torch device or name; None: the CPU's available RAM)."""
+    import torch
+
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:  # Linux: what the kernel could hand out without swapping
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 def human(n: float, unit: str = "") -> str:
