@@ -155,8 +155,8 @@ def cmd_train(args) -> int:
     if policy.model.train is None:
         raise UsageError(f"{args.policy}: no train: section")
     check_model_config(policy)  # a model that cannot be built: exit 2 naming the policy line, before any work
-    result = train(policy, args.data, args.tokenizer, args.out, stop_after=args.stop_after,
-                   progress=not args.no_progress, device=args.device)
+    result = train(policy.model.train, args.data, args.tokenizer, args.out, policy=policy,
+                   stop_after=args.stop_after, progress=not args.no_progress, device=args.device)
     if not result.completed:
         print(f"{args.out}: stopped after step {result.steps}; run the same command again to resume")
         return 0

@@ -119,6 +119,21 @@ def load_checkpoint(path: str | os.PathLike, *, trust_remote_code: bool = False,
     return (model.to(device) if device is not None and device_map is None else model), tokenizer
 
 
+def checkpoint_sha256(path: str | os.PathLike) -> str:
+    """sha256 over a checkpoint folder's config, weights and tokenizer files (names and contents, sorted):
+    what a model stage records as its input's identity in lineage. Trainer state is left out."""
+    import hashlib
+
+    from fmaudit.corpus import sha256_file
+
+    path = Path(path)
+    files = sorted(f for f in path.iterdir() if f.is_file() and f.name != TRAINER_STATE and not f.name.startswith("."))
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f"{f.name}\0{sha256_file(f)}\n".encode())
+    return h.hexdigest()
+
+
 def save_training_checkpoint(path: Path, model, tokenizer, state: dict, model_state: Optional[dict] = None) -> None:
     """Write ``path`` atomically: model (safetensors) and tokenizer, then ``trainer_state.pt``."""
     import torch

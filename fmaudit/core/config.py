@@ -13,6 +13,7 @@ This module imports no torch: policy validation loads it.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal, Optional
 
 from pydantic import Field, model_validator
@@ -75,7 +76,11 @@ class ModelSettings(Strict):
 class TrainSettings(Strict):
     """Pre-training on the next-token objective: model, batch, optimizer, schedule, evaluation, checkpoints."""
 
-    model: ModelSettings = Field(default_factory=ModelSettings, description="Model preset and config overrides.")
+    model: ModelSettings = Field(default_factory=ModelSettings, description="Model preset and config overrides "
+                                                                            "(for a random initialisation).")
+    init_from: Optional[Path] = Field(None, description="Start from this local transformers causal-LM folder "
+                                                        "(loaded safely: safetensors only, no remote code) "
+                                                        "instead of a random initialisation of `model`.")
     seq_len: int = Field(512, ge=8, le=131072, description="Tokens per packed training sequence.")
     micro_batch: int = Field(8, ge=1, le=4096, description="Sequences per forward/backward pass on each process.")
     grad_accum: int = Field(1, ge=1, le=4096, description="Micro-batches accumulated per optimizer step on each "
