@@ -149,3 +149,40 @@ def test_demo_corpus_ratio_moves_to_parity(tmp_path):
     metrics = json.loads((out / "reports" / "cda.json").read_text())["metrics"]
     assert metrics["gender_ratio_before"] > 2 and metrics["gender_ratio_after"] == 1.0
     assert metrics["added"] == metrics["changed"] > 10
+
+
+def test_cda_swap_leaves_pii_tokens_alone(monkeypatch, capsys):
+    lines = "<ENC:IBAN_CODE:abc_Ms_def>\n<PERSON> and <US_SSN:0123456789abcdef>: his <PHONE_NUMBER>.\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(lines))
+    assert run_cli("cda-swap") == 0
+    assert capsys.readouterr().out == lines.replace("his", "her")
+
+
+def test_twin_keeps_what_the_pii_stage_wrote_byte_for_byte(augment):
+    """Tokens of every form and the recorded pseudonym spans (realistic names CDA would otherwise swap) are
+    byte-equal in the twin, and the twin's recorded spans point at them."""
+    from fmaudit.text.pii_marks import META_KEY, TOKEN
+
+    text = ("She met John Smith at <ENC:IBAN_CODE:vTmF8He-x_Ms_Q> and Mr. Brown; her SSN is "
+            "<US_SSN:0123456789abcdef>. John Smith gave her <PERSON>'s card, and he thanked her.")
+    spans = sorted([[m.start(), m.end()] for m in TOKEN.finditer(text)]
+                   + [[i, i + len("John Smith")] for i in (text.index("John"), text.rindex("John"))])
+    doc = Document("p1", text, {META_KEY: spans})
+    res = augment.process([doc], StageStats())
+    twin = res.added[0]
+    assert twin.text.startswith("He met John Smith at <ENC:IBAN_CODE:vTmF8He-x_Ms_Q> and Mrs. Brown; his SSN")
+    assert [twin.text[s:e] for s, e in twin.meta[META_KEY]] == [text[s:e] for s, e in spans]
+    assert TOKEN.findall(twin.text) == TOKEN.findall(text)
+
+
+def test_trimmed_sentences_carry_the_pii_spans():
+    from fmaudit.stages.toxicity.stage import cut_spans, remove_spans
+    from fmaudit.text.pii_marks import shift_spans
+
+    text = "  Awful words here.  Hello <ENC:X:ab> and Maria Lopez. Worse stuff!\tTail Ann Lee. "
+    hits = [(2, 19), (55, 67)]
+    new, cuts = cut_spans(text, hits)
+    assert new == remove_spans(text, hits) == "Hello <ENC:X:ab> and Maria Lopez. Tail Ann Lee."
+    kept = [text.index(w) for w in ("<ENC", "Maria", "Ann")]
+    spans = [(kept[0], kept[0] + 10), (kept[1], kept[1] + 11), (kept[2], kept[2] + 7)]
+    assert [new[s:e] for s, e in shift_spans(spans + [(3, 8)], cuts)] == ["<ENC:X:ab>", "Maria Lopez", "Ann Lee"]

@@ -96,6 +96,13 @@ def test_pseudonyms_consistent_within_document(analyzer, settings):
     assert out.count(name) == 2, out  # the same person is the same surrogate twice
     assert len(emails) == 2 and emails[0] == emails[1] != "maria.lopez@example.org"
     assert rewrite(analyzer, settings, TEXT, ops, None, doc_id="a") == out  # reproducible
+    from fmaudit.pii.operators import Rewriter
+    from fmaudit.pii.spans import resolve_spans
+
+    s = settings.model_copy(update={"operators": {"DEFAULT": _op("pseudonymize")}})
+    text, written = Rewriter(s, None).rewrite_with_spans("a", TEXT, resolve_spans(analyzer.analyze([TEXT])[0]))
+    values = [text[a:b] for a, b in written]  # the spans later stages must leave alone
+    assert text == out and len(written) == 6 and values.count(name) == 2 and values.count(emails[0]) == 2
     keyed_a = rewrite(analyzer, settings, TEXT, ops, pii_key(), doc_id="a")
     keyed_b = rewrite(analyzer, settings, TEXT, ops, pii_key(), doc_id="b")
     assert keyed_a == keyed_b  # with a key: consistent across documents

@@ -1,9 +1,13 @@
-"""Spans of text a counterfactual swap must never touch: URLs, e-mail addresses, handles, code and PII tags."""
+"""Spans of text a counterfactual swap must never touch: URLs, e-mail addresses, handles, code, and whatever the
+pii stage wrote (every token form and the spans it recorded in the document's meta: :mod:`fmaudit.text.pii_marks`)."""
 
 from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from typing import Optional
+
+from fmaudit.text.pii_marks import merge, protected_spans
 
 _TLDS = "com|org|net|edu|gov|io|co|uk|de|fr|info|biz|ai|dev|app|me|us|ca|au|ly"
 PROTECTED = re.compile(
@@ -11,28 +15,19 @@ PROTECTED = re.compile(
     r"|~~~.*?(?:~~~|\Z)"
     r"|`[^`\n]+`"                              # inline code
     r"|<(code|pre|script|style)\b.*?(?:</\1>|\Z)"  # HTML code
-    r"|<[A-Z][A-Z0-9_]*>"                      # typed tags the PII stage writes: <PERSON>, <EMAIL_ADDRESS>
     r"|\b(?:[a-z][a-z0-9+.-]*://|www\.)[^\s<>\"']+"  # URLs with a scheme or www.
     r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"           # e-mail addresses
     r"|(?<![\w@])@\w+"                         # @handles
     rf"|\b[\w-]+(?:\.[\w-]+)*\.(?:{_TLDS})\b(?:/[^\s<>\"']*)?",  # bare domains: his-site.com/page
     re.DOTALL | re.IGNORECASE,
 )
-# The PII tags are upper case; IGNORECASE above must not widen them to every <tag>, so check case on the match.
-_TAG = re.compile(r"<[A-Z][A-Z0-9_]*>")
 
 
 class ProtectedSpans:
     """The protected character ranges of one text, for fast "is this offset protected?" questions."""
 
-    def __init__(self, text: str):
-        spans: list[tuple[int, int]] = []
-        for m in PROTECTED.finditer(text):
-            s = m.group()
-            if s.startswith("<") and not s.lower().startswith(("<code", "<pre", "<script", "<style")) \
-                    and not _TAG.fullmatch(s):
-                continue
-            spans.append(m.span())
+    def __init__(self, text: str, meta: Optional[dict] = None):
+        spans = merge([m.span() for m in PROTECTED.finditer(text)] + protected_spans(text, meta))
         self.starts = [s for s, _ in spans]
         self.ends = [e for _, e in spans]
 

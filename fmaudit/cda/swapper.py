@@ -80,6 +80,10 @@ class Counterfactual:
     def changed(self) -> bool:
         return self.text != self.original
 
+    def edits(self) -> list[tuple[int, int, int]]:
+        """Each swap as ``(start, end, new length)`` in the original (for :func:`fmaudit.text.pii_marks.shift_spans`)."""
+        return [(s.start, s.end, len(s.target)) for s in self.swaps]
+
     def after(self) -> dict[str, list[int]]:
         """Side counts of the counterfactual: every swapped term moves to the other side."""
         out = {axis: list(counts) for axis, counts in self.before.items()}
@@ -124,18 +128,19 @@ class Swapper:
             self._nlp = self._nlp_factory()
         return self._nlp
 
-    def counterfactual(self, text: str) -> Counterfactual:
-        return self.counterfactuals([text])[0]
+    def counterfactual(self, text: str, meta: Optional[dict] = None) -> Counterfactual:
+        return self.counterfactuals([text], [meta])[0]
 
-    def counterfactuals(self, texts: list[str]) -> list[Counterfactual]:
-        """The counterfactual of each text (same order); texts are parsed together in batches."""
-        found = [self._candidates(t) for t in texts]
+    def counterfactuals(self, texts: list[str], metas: Optional[list[Optional[dict]]] = None) -> list[Counterfactual]:
+        """The counterfactual of each text (same order); texts are parsed together in batches. ``metas``: each
+        text's document meta, whose recorded PII spans are left alone (:mod:`fmaudit.text.pii_marks`)."""
+        found = [self._candidates(t, m) for t, m in zip(texts, metas or [None] * len(texts))]
         tokens = self._parse(texts, found)
         return [self._apply(t, c, tok) for t, c, tok in zip(texts, found, tokens)]
 
     # -- finding candidates -------------------------------------------------------------------------------
-    def _candidates(self, text: str) -> list[_Candidate]:
-        protected = ProtectedSpans(text)
+    def _candidates(self, text: str, meta: Optional[dict] = None) -> list[_Candidate]:
+        protected = ProtectedSpans(text, meta)
         out: list[_Candidate] = []
         if self.gender or self.names:
             for m in WORD.finditer(text):

@@ -24,8 +24,8 @@ import re
 from functools import lru_cache
 
 from fmaudit.errors import InputError
+from fmaudit.text.pii_marks import ENCRYPTED, encrypted_tag
 
-ENCRYPTED = re.compile(r"<ENC:([A-Z][A-Z0-9_]*):([A-Za-z0-9_-]+)>")
 # Anything that starts like a token: a damaged one that no longer matches ENCRYPTED is still reported.
 TOKEN_START = re.compile(r"<ENC:")
 MODES = {"deterministic": 1, "randomized": 2}
@@ -79,7 +79,7 @@ def encrypt_value(secret: bytes, entity_type: str, value: str, mode: str = "dete
     header = bytes([MODES[mode]]) + key_id(secret)
     nonce = os.urandom(NONCE_BYTES) if mode == "randomized" else b""
     sealed = _siv(secret, entity_type).encrypt(value.encode("utf-8"), [header + nonce])
-    return f"<ENC:{entity_type}:{_b64(header + nonce + sealed)}>"
+    return encrypted_tag(entity_type, _b64(header + nonce + sealed))
 
 
 def decrypt_token(secret: bytes, entity_type: str, payload: str) -> str:

@@ -15,6 +15,7 @@ from fmaudit.pii.cipher import ENCRYPTED, decrypt_tokens, encrypt_value
 from fmaudit.pii.keys import PiiKey
 from fmaudit.pii.specs import OperatorSpec
 from fmaudit.pii.spans import Span
+from fmaudit.text.pii_marks import hashed_tag, tag
 
 __all__ = ["ENCRYPTED", "Pseudonymizer", "Rewriter", "decrypt_text"]
 
@@ -79,10 +80,10 @@ class Pseudonymizer:
             self.fake.seed_instance(seed + attempt)
             out = _faker_surrogate(self.fake, entity_type, value)
             if out is None:
-                return f"<{entity_type}>"
+                return tag(entity_type)
             if out.casefold() != value.casefold():
                 return out
-        return f"<{entity_type}>"
+        return tag(entity_type)
 
 
 class Rewriter:
@@ -102,7 +103,7 @@ class Rewriter:
 
         op = spec.operator
         if op == "replace":
-            return OperatorConfig("replace", {"new_value": f"<{entity_type}>"})
+            return OperatorConfig("replace", {"new_value": tag(entity_type)})
         if op == "keep":
             return OperatorConfig("keep")
         if op == "mask":
@@ -113,8 +114,8 @@ class Rewriter:
             return OperatorConfig("custom", {"lambda": mask})
         if op == "hash":
             salt = self.key.hash_salt
-            return OperatorConfig("custom", {"lambda": lambda v: f"<{entity_type}:"
-                                             f"{Hash().operate(v, {'salt': salt})[:16]}>"})
+            return OperatorConfig("custom", {"lambda": lambda v: hashed_tag(entity_type,
+                                                                            Hash().operate(v, {"salt": salt}))})
         if op == "encrypt":
             secret, mode = self.key.secret, spec.encryption
             return OperatorConfig("custom", {"lambda": lambda v: encrypt_value(secret, entity_type, v, mode)})
@@ -122,15 +123,21 @@ class Rewriter:
 
     def rewrite(self, doc_id: str, text: str, spans: list[Span]) -> str:
         """``text`` with every span rewritten by its entity type's operator."""
+        return self.rewrite_with_spans(doc_id, text, spans)[0]
+
+    def rewrite_with_spans(self, doc_id: str, text: str, spans: list[Span]) -> tuple[str, list[list[int]]]:
+        """``text`` rewritten, and the sorted ``[start, end]`` of every rewritten value in the new text (what
+        later stages must leave as it is, :mod:`fmaudit.text.pii_marks`)."""
         if not spans:
-            return text
+            return text, []
         from presidio_analyzer import RecognizerResult
 
         surrogate = self.pseudonymizer.for_document(doc_id)
         types = {s.entity_type for s in spans}
         operators = {t: self._config(t, self.settings.operator_for(t), surrogate) for t in types}
         results = [RecognizerResult(s.entity_type, s.start, s.end, s.score) for s in spans]
-        return self.engine.anonymize(text, results, operators, merge_entities_with_spaces=False).text
+        out = self.engine.anonymize(text, results, operators, merge_entities_with_spaces=False)
+        return out.text, sorted([item.start, item.end] for item in out.items)
 
 
 def decrypt_text(text: str, key: PiiKey, on_error=None) -> tuple[str, int]:

@@ -17,6 +17,7 @@ from fmaudit.stages import register
 from fmaudit.stages.base import Check, ReportContext, Resources, Stage, StageReport, StageResult
 from fmaudit.stages.cda.settings import CdaSettings
 from fmaudit.stats import StageStats
+from fmaudit.text.pii_marks import META_KEY, recorded_spans, shift_spans
 
 SAMPLE_CHARS = 300
 
@@ -37,6 +38,13 @@ def substitute_draw(seed: int, doc_id: str) -> float:
     return id_hash64(f"{seed}\x00{doc_id}") / 2.0 ** 64
 
 
+def _carried_pii_spans(meta: dict, cf: Counterfactual) -> dict:
+    """``meta`` with the pii stage's recorded spans moved to their place in the counterfactual text."""
+    if META_KEY not in meta:
+        return dict(meta)
+    return {**meta, META_KEY: shift_spans(recorded_spans(meta), cf.edits())}
+
+
 @register
 class Cda(Stage):
     name = "cda"
@@ -55,7 +63,7 @@ class Cda(Stage):
         if not hasattr(self, "swapper"):
             self.setup()
         result = StageResult(kept=[])
-        for doc, cf in zip(docs, self.swapper.counterfactuals([d.text for d in docs])):
+        for doc, cf in zip(docs, self.swapper.counterfactuals([d.text for d in docs], [d.meta for d in docs])):
             after = cf.before
             done = "cda" in doc.meta or "counterfactual_of" in doc.meta  # by an earlier run: counted, not redone
             stats.add("already_done" if done else "eligible", int(done or cf.candidates >= self.settings.min_terms))
@@ -79,13 +87,14 @@ class Cda(Stage):
         if self.settings.mode == "augment":
             twin_id = derived_id(doc.id, "cda")
             result.kept.append(Document(doc.id, doc.text, {**doc.meta, "cda": {"mode": "augment", "twin": twin_id}}))
-            meta = {**doc.meta, "counterfactual_of": doc.id, "cda": {"mode": "augment", **info}}
+            meta = {**_carried_pii_spans(doc.meta, cf), "counterfactual_of": doc.id, "cda": {"mode": "augment", **info}}
             result.added.append(Document(twin_id, cf.text, meta))
             cf_after = cf.after()
             return {axis: [a + b for a, b in zip(cf.before[axis], cf_after[axis])] for axis in cf.before}
         if substitute_draw(self.settings.seed, doc.id) < self.settings.probability:
             stats.add("substituted")
-            result.kept.append(Document(doc.id, cf.text, {**doc.meta, "cda": {"mode": "substitute", **info}}))
+            result.kept.append(Document(doc.id, cf.text, {**_carried_pii_spans(doc.meta, cf),
+                                                          "cda": {"mode": "substitute", **info}}))
             return cf.after()
         result.kept.append(doc)
         return cf.before

@@ -18,6 +18,7 @@ from fmaudit.stages.pii.settings import PiiSettings
 from fmaudit.stages import register
 from fmaudit.stages.base import ReportContext, Resources, Stage, StageReport, StageResult
 from fmaudit.stats import StageStats
+from fmaudit.text.pii_marks import META_KEY
 
 DENSITY_HIST = ("pii_density", 0.0, 0.5, 25)  # fraction of characters inside PII spans
 
@@ -82,7 +83,7 @@ class PiiStage(Stage):
         stats.add("chars", len(doc.text))
         if not spans:
             return doc
-        text = self.rewriter.rewrite(doc.id, doc.text, spans)
+        text, written = self.rewriter.rewrite_with_spans(doc.id, doc.text, spans)
         counts: dict[str, int] = {}
         for s in spans:
             counts[s.entity_type] = counts.get(s.entity_type, 0) + 1
@@ -94,7 +95,7 @@ class PiiStage(Stage):
         stats.add("pii_chars", sum(s.end - s.start for s in spans))
         first = spans[0].start  # text before the first finding is unchanged: show it rewritten, in context
         stats.sample("anonymized", id=doc.id, text=text[max(0, first - 60):first + 160])
-        return Document(doc.id, text, {**doc.meta, "pii": counts})
+        return Document(doc.id, text, {**doc.meta, "pii": counts, META_KEY: written})
 
     def _drop_reason(self, doc: Document, spans, stats: StageStats) -> Optional[str]:
         density = sum(s.end - s.start for s in spans) / max(len(doc.text), 1)

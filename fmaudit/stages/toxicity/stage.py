@@ -26,6 +26,7 @@ from fmaudit.stages import register
 from fmaudit.stages.base import Resources, Stage, StageResult
 from fmaudit.stages.toxicity.settings import SENSITIVITY, ToxicitySettings
 from fmaudit.stats import StageStats
+from fmaudit.text.pii_marks import META_KEY, recorded_spans, shift_spans
 
 _BOUNDARY = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s)|\n")
 
@@ -128,8 +129,10 @@ class Toxicity(Stage):
             result.kept.append(doc)
             return "flag"
         if sentence_mode:
-            text = remove_spans(doc.text, [(s, e) for s, e, _, _ in hits])
+            text, cuts = cut_spans(doc.text, [(s, e) for s, e, _, _ in hits])
             if text.strip():
+                if META_KEY in doc.meta:  # the pii stage's spans, moved to their place in the trimmed text
+                    doc.meta[META_KEY] = shift_spans(recorded_spans(doc.meta), cuts)
                 doc.text = text
                 doc.meta["toxicity"] = {"removed_sentences": len(hits), "labels": sorted({h[2] for h in hits})}
                 result.kept.append(doc)
@@ -207,11 +210,30 @@ def _add_trimmed(text: str, start: int, end: int, spans: list) -> None:
 
 def remove_spans(text: str, spans: list[tuple[int, int]]) -> str:
     """``text`` without the given (sorted, disjoint) spans and the blanks that followed them."""
-    out, pos = [], 0
-    for s, e in sorted(spans):
-        out.append(text[pos:s])
-        pos = e
-        while pos < len(text) and text[pos] in " \t":
-            pos += 1
-    out.append(text[pos:])
-    return "".join(out).strip()
+    return cut_spans(text, spans)[0]
+
+
+def cut_spans(text: str, spans: list[tuple[int, int]]) -> tuple[str, list[tuple[int, int, int]]]:
+    """:func:`remove_spans`, and what was cut as ``(start, end, 0)`` edits of ``text`` (the blanks after each
+    span and the outer whitespace included) for :func:`fmaudit.text.pii_marks.shift_spans`."""
+    cut = bytearray(len(text))  # 1 where a character goes
+    for s, e in spans:
+        while e < len(text) and text[e] in " \t":
+            e += 1
+        cut[s:e] = b"\x01" * (e - s)
+    kept = [i for i in range(len(text)) if not cut[i]]
+    for order in (kept, reversed(kept)):  # strip(): leading, then trailing whitespace of what is kept
+        for i in order:
+            if not text[i].isspace():
+                break
+            cut[i] = 1
+    edits, start = [], None
+    for i, flag in enumerate(cut):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            edits.append((start, i, 0))
+            start = None
+    if start is not None:
+        edits.append((start, len(text), 0))
+    return "".join(c for c, flag in zip(text, cut) if not flag), edits
