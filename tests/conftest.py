@@ -108,3 +108,21 @@ def lm_job(tmp_path_factory) -> dict:
     (root / "job" / "reports" / "min_length.json").write_text('{"stage": "min_length"}\n')
     train_tokenizer(root / "job" / "data", 320, root / "tok")
     return {"job": root / "job", "tokenizer": root / "tok", "docs": docs}
+
+
+@pytest.fixture(scope="session")
+def quick_demo(tmp_path_factory) -> dict:
+    """One ``fmaudit demo --quick`` run shared by the tests that read its outputs: its folder, exit code and what
+    it printed."""
+    import contextlib
+    import io
+
+    reuse = os.environ.get("FMAUDIT_TEST_DEMO")  # local iteration: a demo folder made earlier by this code
+    if reuse:
+        return {"out": Path(reuse), "exit_code": 0, "stdout": (Path(reuse) / "demo.log").read_text()
+                if (Path(reuse) / "demo.log").exists() else ""}
+    out = tmp_path_factory.mktemp("quick_demo") / "demo"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = run_cli("demo", "--quick", "--out", out)
+    return {"out": out, "exit_code": code, "stdout": printed.getvalue()}

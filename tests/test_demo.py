@@ -29,10 +29,10 @@ def test_demo_corpus_is_seeded_and_has_every_kind(tmp_path):
     assert sentences.most_common(1)[0][1] < 0.05 * sum(sentences.values())
 
 
-def test_quick_demo(tmp_path, capsys):
-    out = tmp_path / "demo"
-    assert run_cli("demo", "--quick", "--out", out) == 0
-    printed = capsys.readouterr().out
+def test_quick_demo(quick_demo):
+    out = quick_demo["out"]
+    assert quick_demo["exit_code"] == 0, quick_demo["stdout"][-3000:]
+    printed = quick_demo["stdout"]
     assert "accounting_identity" in printed and "checks: PASSED" in printed
     summary = json.loads((out / "filtered" / "reports" / "summary.json").read_text())
     assert summary["passed"]
@@ -40,6 +40,7 @@ def test_quick_demo(tmp_path, capsys):
     assert {"pipeline", "train"} <= set(combined["reports"]) and combined["passed"]
     assert len(combined["checks"]) > len(summary["checks"])
     assert "train_loss.png" in (out / "summary.html").read_text()
+    assert f"report: {out / 'report.html'}" in printed and (out / "MANIFEST.json").is_file()
 
 
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path, capsys):

@@ -26,6 +26,7 @@ AREAS: Registry = Registry("CLI area", group="fmaudit.cli", builtins={
     "pii": "fmaudit.cli.pii",
     "audit": "fmaudit.cli.audit",
     "adapt": "fmaudit.cli.adapt",
+    "report": "fmaudit.cli.report",
 })
 
 

@@ -1,9 +1,8 @@
-"""Data-job commands: ``filter``, ``policy check|schema``, ``demo-corpus``, ``demo``, ``report``."""
+"""Data-job commands: ``filter``, ``policy check|schema|list``, ``demo-corpus``, ``demo``."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from fmaudit.cli.argtypes import positive_int
 from fmaudit.errors import InputError, UsageError
@@ -49,10 +48,6 @@ def register(sub) -> None:
     p.add_argument("--policy", help="policy file (default policies/demo.yaml)")
     p.add_argument("--workers", type=positive_int, help="worker processes for data stages")
     p.set_defaults(func=cmd_demo)
-
-    p = sub.add_parser("report", help="print the checks table of a reports folder")
-    p.add_argument("reports_dir", metavar="DIR")
-    p.set_defaults(func=cmd_report)
 
 
 def cmd_filter(args) -> int:
@@ -138,17 +133,3 @@ def cmd_policy_list(args) -> int:
         print(f"{name:12s} {policy.model.description.strip().splitlines()[0] if policy.model.description else ''}"
               f"  ({shipped_policy(name)})")
     return 0
-
-
-def cmd_report(args) -> int:
-    from fmaudit.reports.envelope import SUMMARY, read_json
-    from fmaudit.reports.table import print_summary
-
-    path = Path(args.reports_dir)
-    if (path / "reports" / SUMMARY).exists():
-        path = path / "reports"
-    if not (path / SUMMARY).exists():
-        raise UsageError(f"{args.reports_dir}: no {SUMMARY} found")
-    summary = read_json(path / SUMMARY)
-    print_summary(summary)
-    return summary["exit_code"]

@@ -28,7 +28,8 @@ def write_train_report(run: Path, settings, policy, config, n_params: int, token
                        tokenizer_dir: Path, result, d, *, started_at: str, wall_s: float) -> dict:
     """Build, validate and write ``RUN/reports/train.json`` (and the plot); returns the report."""
     from fmaudit.core.sizing import model_size, peak_flops
-    from fmaudit.reports import make_report, new_run_id, write_report
+    from fmaudit.reports import make_report, new_run_id, write_report, write_summary
+    from fmaudit.reports.manifest import write_manifest
 
     rows = read_metrics(run)
     train_rows = [r for r in rows if r["split"] == "train"]
@@ -81,6 +82,8 @@ def write_train_report(run: Path, settings, policy, config, n_params: int, token
                          inputs=lineage(data_dir, tokenizer_dir), metrics=metrics, checks=checks, details=details,
                          plots=[PLOT], timings={"wall_s": wall_s})
     write_report(reports_dir, report)
+    write_summary(reports_dir, report["run_id"])
+    write_manifest(run)
     return report
 
 

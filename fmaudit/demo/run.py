@@ -69,6 +69,8 @@ def run_demo(out: str | Path = "reports/demo", quick: bool = False, policy: Opti
              workers: Optional[int] = None) -> int:
     """Run every demo step into ``out`` (replacing an earlier demo there); print the checks; return the exit code."""
     from fmaudit.reports.envelope import new_run_id, write_summary
+    from fmaudit.reports.document import render_documents
+    from fmaudit.reports.manifest import write_manifest
     from fmaudit.reports.render import render_html
     from fmaudit.reports.table import format_checks
 
@@ -89,6 +91,9 @@ def run_demo(out: str | Path = "reports/demo", quick: bool = False, policy: Opti
         print(f"[{time.perf_counter() - step_t0:6.1f}s] {name}", flush=True)
     summary = write_summary(out, new_run_id(), sources=ctx.reports_dirs)
     page = render_html(out, sources=ctx.reports_dirs)
+    documents = render_documents([out], out)
+    render_documents([out], out, audience="public")
+    write_manifest(out)
     checks = summary["checks"]
     print()
     for note in ctx.notes:
@@ -99,4 +104,6 @@ def run_demo(out: str | Path = "reports/demo", quick: bool = False, policy: Opti
     print(f"\ndemo finished in {time.perf_counter() - t0:.0f}s; checks: "
           f"{'PASSED' if not failed else 'FAILED: ' + ', '.join(failed)}; reports in "
           f"{', '.join(str(d) for d in ctx.reports_dirs)}; all checks in {out / 'summary.json'} and {page}")
+    print(f"report: {documents['html']} (model card {documents['card']}; MANIFEST.json signs every file: "
+          f"`fmaudit verify {out}`)")
     return summary["exit_code"]

@@ -74,13 +74,17 @@ def evaluate(truth_path: Path, out_dir: Path) -> dict:
     """Recall per injected entity type (and overall) and precision per found type, from a finished run."""
     seen, found, truth = _found_and_truth(truth_path, out_dir)
     per_type: dict[str, dict[str, int]] = defaultdict(lambda: {"n": 0, "found": 0, "typed": 0})
+    missed: list[dict] = []  # which documents kept an injected value (ids and types only, never the value)
     for doc, rows in truth.items():
         spans = found.get(doc, [])
         for r in rows:
             t = per_type[r["entity_type"]]
             t["n"] += 1
             value = r.get("value")
-            t["found"] += _covered(r["start"], r["end"], [(s, e) for s, e, _ in spans], value)
+            covered = _covered(r["start"], r["end"], [(s, e) for s, e, _ in spans], value)
+            t["found"] += covered
+            if not covered:
+                missed.append({"id": doc, "entity_type": r["entity_type"], "start": r["start"], "end": r["end"]})
             t["typed"] += _covered(r["start"], r["end"], [(s, e) for s, e, k in spans if k == r["entity_type"]], value)
     precision: dict[str, dict[str, int]] = defaultdict(lambda: {"found": 0, "true": 0})
     for doc, spans in found.items():
@@ -98,4 +102,5 @@ def evaluate(truth_path: Path, out_dir: Path) -> dict:
                            for k, v in sorted(per_type.items())},
         "precision_by_type": {k: {"found": v["found"], "precision": v["true"] / v["found"] if v["found"] else None}
                               for k, v in sorted(precision.items())},
+        "missed": missed,
     }

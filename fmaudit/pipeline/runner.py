@@ -23,6 +23,7 @@ from fmaudit.errors import UsageError
 from fmaudit.pipeline.engines import make_engine
 from fmaudit.pipeline.global_pass import decide_all, global_block, shard_decisions, signed_marker
 from fmaudit.pipeline.layout import JobLayout, write_manifest
+from fmaudit.reports.manifest import write_manifest as sign_run
 from fmaudit.pipeline.worker import PIPELINE, ProcessorSpec, ShardTask
 from fmaudit.policy import Policy, StageSpec
 from fmaudit.reports.render import render_html
@@ -191,6 +192,7 @@ def _finish(job: FilterJob, state: PassState, wall: float) -> FilterResult:
     summary = write_summary(layout.reports, run_id)
     render_html(layout.reports)
     layout.complete_marker.write_text(run_id)
+    sign_run(layout.out)
     return FilterResult(layout.out, summary, counts)
 
 

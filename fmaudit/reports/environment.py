@@ -64,9 +64,17 @@ def _static() -> dict:
         "host": socket.gethostname(),
         "cpu": _cpu_name(),
         "cpu_count": os.cpu_count(),
-        "git_revision": git_revision(),
+        "fmaudit_version": _fmaudit_version(),
+        "git_revision": git_revision(),  # of fmaudit's own source tree (None after a plain pip install)
+        "project_revision": git_revision(os.getcwd()),  # of the user's project, when run inside a git checkout
         "packages": package_versions(),
     }
+
+
+def _fmaudit_version() -> str:
+    from fmaudit import __version__
+
+    return __version__
 
 
 def environment() -> dict:

@@ -1,32 +1,18 @@
-"""HTML rendering of a reports folder (``summary.html``), for auditors who read rather than query."""
+"""``summary.html`` of a reports folder: the internal HTML report of that folder (and of any report folders
+below it), written by every filter job and demo run."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Iterable
 
-from fmaudit.reports.envelope import SUMMARY, read_reports
-from fmaudit.reports.table import format_value
-
 
 def render_html(reports_dir: str | os.PathLike, sources: Iterable[str | os.PathLike] = ()) -> Path:
-    """Write ``<reports_dir>/summary.html`` from ``summary.json`` there and the envelopes there (or in
-    ``sources``; plots are linked relative to ``reports_dir``)."""
-    from jinja2 import Environment, PackageLoader, select_autoescape
+    """Write ``<reports_dir>/summary.html`` from the reports in ``reports_dir`` and below it (and in ``sources``
+    outside it); plots are embedded, so the page stands alone."""
+    from fmaudit.reports.document import render_documents
 
-    reports_dir = Path(reports_dir)
-    summary = json.loads((reports_dir / SUMMARY).read_text(encoding="utf-8"))
-    reports = []
-    for d in list(sources) or [reports_dir]:
-        for r in read_reports(d):
-            r["plots"] = [os.path.relpath(Path(d) / p, reports_dir) for p in r["plots"]]
-            reports.append(r)
-    env = Environment(loader=PackageLoader("fmaudit.reports", "templates"), autoescape=select_autoescape())
-    env.filters["num"] = format_value
-    policy = reports[0]["policy"] if reports else None
-    html = env.get_template("summary.html").render(summary=summary, reports=reports, policy=policy)
-    path = reports_dir / "summary.html"
-    path.write_text(html, encoding="utf-8")
-    return path
+    root = Path(reports_dir).resolve()
+    outside = [Path(s) for s in sources if root not in Path(s).resolve().parents and Path(s).resolve() != root]
+    return render_documents([root, *outside], root, formats=("html",), names={"html": "summary.html"})["html"]

@@ -79,6 +79,11 @@ def build_report(stage, stats: StageStats, ctx: ReportContext) -> StageReport:
             "table": {label: {str(t): c.get(f"ge:{label}:{t}", 0) for t in SENSITIVITY} for label in labels}},
         "identity": identity,
         "truth": truth,
+        # checks the stage would have run but could not judge: shown as "not checked", never silently absent
+        "not_checked": [{"name": f"identity_removal_ratio:{g}", "reason": f"n = {row['units']} < {identity['min_units']} "
+                                                                         f"{identity['unit']}s mention the group"}
+                        for g, row in identity["groups"].items() if not row["checked"]]
+                       if s.max_identity_removal_ratio is not None else [],
     }
     plots = [plot_histograms(stats, labels, s.thresholds, ctx.reports_dir / PLOT)] if labels else []
     return StageReport(metrics=metrics, checks=checks, details=details, plots=[p.name for p in plots])
