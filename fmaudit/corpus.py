@@ -89,12 +89,19 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def expand_inputs(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """Files named directly, plus every readable file below each named folder, in sorted order."""
+def expand_inputs(paths: Iterable[str | os.PathLike], exclude: Iterable[str | os.PathLike] = ()) -> list[Path]:
+    """Files named directly, plus every readable file below each named folder, in sorted order; files below
+    an ``exclude`` folder (a job's own output folder inside an input folder) are left out."""
     files: list[Path] = []
+    skip = [Path(x).resolve() for x in exclude]
+
+    def excluded(f: Path) -> bool:
+        resolved = f.resolve()
+        return any(resolved == x or x in resolved.parents for x in skip)
+
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and _kind(f) is not None)
+            found = sorted(f for f in p.rglob("*") if f.is_file() and _kind(f) is not None and not excluded(f))
             if not found:
                 raise InputError(f"{p}: folder holds no .jsonl, .jsonl.gz, .parquet or .txt files")
             files.extend(found)
@@ -134,16 +141,20 @@ def _kind(path: Path) -> str | None:
     return None
 
 
-def read_corpus(paths: Iterable[str | os.PathLike], max_chars: int | None = None) -> Iterator[Record]:
+def read_corpus(paths: Iterable[str | os.PathLike], max_chars: int | None = None,
+                hashes: dict[str, str | None] | None = None) -> Iterator[Record]:
     """Stream documents and quarantined records from files and folders, in a deterministic order.
 
     Duplicate ids across all inputs are quarantined (the first occurrence is kept), and so are documents
-    longer than ``max_chars`` characters (``too_long``).
+    longer than ``max_chars`` characters (``too_long``). Given ``hashes``, the sha256 of the bytes each file's
+    reader consumed is stored there under the file's path once the file is read (None if the file could not
+    be read to its end), so a caller can tell whether what was read is what it recorded.
     """
     seen = IdIndex()
     for path in expand_inputs(paths):
         kind = _kind(path)
-        for line, rec in _READERS[kind](path):
+        digest = ReadDigest() if hashes is not None else None
+        for line, rec in _READERS[kind](path, digest=digest):
             if isinstance(rec, Document):
                 if max_chars is not None and len(rec.text) > max_chars:
                     rec = Quarantined(str(path), line, "too_long", f"text has {len(rec.text)} characters, over "
@@ -152,6 +163,72 @@ def read_corpus(paths: Iterable[str | os.PathLike], max_chars: int | None = None
                     rec = Quarantined(str(path), line, "duplicate_id", f"duplicate id {rec.id!r}",
                                       dumps(rec.to_json()))
             yield rec
+        if hashes is not None:
+            hashes[str(path)] = digest.hexdigest() if digest.whole else None
+
+
+def check_read_hashes(recorded: dict[str, str], read: dict[str, str | None]) -> None:
+    """InputError naming each input whose bytes, as read, differ from the sha256 recorded for it when the job
+    started (the file changed on disk while the job ran, or since an earlier run recorded it)."""
+    changed = [path for path, sha in recorded.items() if read.get(path) is not None and read[path] != sha]
+    if changed:
+        raise InputError(f"{changed[0]}: input changed while the job read it (its sha256 when the job started "
+                         f"is not that of the bytes read){f', and {len(changed) - 1} more' if len(changed) > 1 else ''}; "
+                         "what was read is not what the job recorded, so it is not marked complete: restore the "
+                         "input, or start over with a new --out")
+
+
+class ReadDigest:
+    """sha256 of the bytes a reader consumed; ``whole`` is False when the file could not be read to its end."""
+
+    def __init__(self) -> None:
+        self._h = hashlib.sha256()
+        self.whole = True
+
+    def update(self, block) -> None:
+        self._h.update(block)
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
+
+
+class _HashingReader:
+    """A raw binary file whose bytes go into ``digest`` as they are read (below a gzip decoder)."""
+
+    def __init__(self, raw, digest):
+        self.raw, self.digest = raw, digest
+
+    def read(self, n: int = -1) -> bytes:
+        block = self.raw.read(n)
+        self.digest.update(block)
+        return block
+
+    def readinto(self, buffer) -> int:
+        n = self.raw.readinto(buffer)
+        self.digest.update(memoryview(buffer)[:n])
+        return n
+
+    def drain(self) -> None:
+        while self.read(1 << 20):
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
+
+
+def _lines(f, digest) -> Iterator[bytes]:
+    """The lines of binary file ``f`` (plain, or a gzip decoder over a hashing reader), read in large blocks;
+    a plain file's bytes go into ``digest`` as they are read."""
+    rest = b""
+    read = f.read1 if isinstance(f, gzip.GzipFile) else f.read  # read1: what decodes before a truncation
+    while block := read(1 << 20):
+        if digest is not None:
+            digest.update(block)
+        lines = (rest + block).split(b"\n") if rest else block.split(b"\n")
+        rest = lines.pop()
+        yield from lines
+    if rest:
+        yield rest
 
 
 class IdIndex:
@@ -201,26 +278,42 @@ def _open_binary(path: Path) -> IO[bytes]:
     return open(path, "rb")
 
 
-def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, Record]]:
-    """Stream ``(line, record)`` pairs of a JSONL file (plain or gzip), one line at a time."""
+def read_jsonl(path: str | os.PathLike, digest: "ReadDigest | None" = None) -> Iterator[tuple[int, Record]]:
+    """Stream ``(line, record)`` pairs of a JSONL file (plain or gzip), a block of lines at a time; the file's
+    bytes go into ``digest`` as they are read."""
     path = Path(path)
     source = str(path)
     try:
-        f = _open_binary(path)
-        with f:
-            lines = enumerate(f, 1)
+        raw_file = open(path, "rb")
+    except OSError as e:
+        yield -1, Quarantined(source, -1, "unreadable_file", f"unreadable file: {e.strerror or e}", "")
+        if digest is not None:
+            digest.whole = False
+        return
+    with raw_file:
+        gz = path.name.lower().endswith(".gz")
+        hashing = _HashingReader(raw_file, digest) if gz and digest is not None else raw_file
+        f = gzip.GzipFile(fileobj=hashing, mode="rb") if gz else raw_file
+        try:
+            lines = enumerate(_lines(f, None if gz else digest), 1)
             for lineno, raw in lines:  # the first line, which may start with a byte-order mark
                 raw = raw[3:] if raw.startswith(UTF8_BOM) else raw
                 if raw.strip():
                     yield lineno, parse_json_record(raw, source, lineno)
                 break
             for lineno, raw in lines:
-                if not raw.strip():
-                    continue
-                yield lineno, parse_json_record(raw, source, lineno)
-    except (OSError, EOFError) as e:
-        # A truncated or corrupt gzip stream: what was read stays; the rest is one quarantine record.
-        yield -1, Quarantined(str(path), -1, "unreadable_file", f"unreadable file: {e}", "")
+                if raw.strip():
+                    yield lineno, parse_json_record(raw, source, lineno)
+        except (OSError, EOFError) as e:
+            # A truncated or corrupt gzip stream: what was read stays; the rest is one quarantine record.
+            yield -1, Quarantined(source, -1, "unreadable_file", f"unreadable file: {e}", "")
+            try:
+                if isinstance(hashing, _HashingReader):
+                    hashing.drain()  # the compressed bytes past the error still belong to the file's hash
+                elif digest is not None:
+                    digest.whole = False
+            except OSError:
+                digest.whole = False
 
 
 def iter_json_rows(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
@@ -364,7 +457,8 @@ def _json_type(value) -> str:
     return {dict: "an object", list: "an array", int: "an integer", str: "a string"}.get(type(value), type(value).__name__)
 
 
-def read_parquet(path: str | os.PathLike, batch_rows: int = 1024) -> Iterator[tuple[int, Record]]:
+def read_parquet(path: str | os.PathLike, batch_rows: int = 1024, digest: ReadDigest | None = None
+                 ) -> Iterator[tuple[int, Record]]:
     """Stream rows of a Parquet file in record batches; ``line`` is the 1-based row number.
 
     A row group that cannot be decoded (a corrupt data page) becomes one ``unreadable_file`` record naming
@@ -378,6 +472,8 @@ def read_parquet(path: str | os.PathLike, batch_rows: int = 1024) -> Iterator[tu
         sizes = [pf.metadata.row_group(g).num_rows for g in range(pf.metadata.num_row_groups)]
     except Exception as e:  # pyarrow raises several types for a corrupt file
         yield -1, Quarantined(source, -1, "unreadable_file", f"unreadable Parquet file: {e}", "")
+        if digest is not None:
+            digest.whole = False
         return
     if "text" not in pf.schema_arrow.names:
         raise InputError(f"{path}: Parquet file has no 'text' column (columns: {', '.join(pf.schema_arrow.names)})")
@@ -399,12 +495,27 @@ def read_parquet(path: str | os.PathLike, batch_rows: int = 1024) -> Iterator[tu
                 yield row, record_from_object(obj, source, row)
                 row += 1
         first += size
+    if digest is not None:  # pyarrow reads pages where it likes: the file is hashed once it is read
+        try:
+            with open(path, "rb") as f:
+                while block := f.read(1 << 20):
+                    digest.update(block)
+        except OSError:
+            digest.whole = False
 
 
-def read_text_file(path: str | os.PathLike) -> Iterator[tuple[int, Record]]:
+def read_text_file(path: str | os.PathLike, digest: ReadDigest | None = None) -> Iterator[tuple[int, Record]]:
     """A plain-text file is one document; its id is the file's path as named."""
     path = Path(path)
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        if digest is not None:
+            digest.whole = False
+        yield 1, Quarantined(str(path), 1, "unreadable_file", f"unreadable file: {e.strerror or e}", "")
+        return
+    if digest is not None:
+        digest.update(raw)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:

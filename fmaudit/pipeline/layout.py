@@ -18,9 +18,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from fmaudit.corpus import sha256_file, write_json_atomic, write_jsonl
+from fmaudit.errors import UsageError
 
 
 class JobLayout:
@@ -46,6 +51,56 @@ class JobLayout:
     @property
     def complete_marker(self) -> Path:
         return self.state / "complete"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.state / "lock"
+
+    def check_out(self) -> None:
+        """UsageError when the output folder is an existing file, lies below a file, or cannot be written."""
+        out = self.out
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"{out}: --out names an existing file; it must be a folder (new or empty, or this "
+                             "job's)")
+        for parent in out.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise UsageError(f"{out}: --out lies below {parent}, which is a file, not a folder")
+                break
+        try:
+            self.state.mkdir(parents=True, exist_ok=True)
+            probe = self.state / f"probe-{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as e:
+            raise UsageError(f"{out}: the output folder cannot be written ({e.strerror or e})") from None
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold ``.fmaudit/lock`` (an exclusive ``flock``, released when the holder exits, even by kill -9)
+        while a job runs in this folder; a second job into it stops with UsageError naming the holder."""
+        import fcntl
+
+        self.check_out()
+        f = open(self.lock_file, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            f.close()
+            raise UsageError(f"{self.out} is in use by another fmaudit job ({holder}); wait for it to finish, "
+                             "or choose another --out") from None
+        try:
+            f.seek(0)
+            f.truncate()
+            f.write(f"pid {os.getpid()} on {socket.gethostname()} since "
+                    f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
+            f.flush()
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+            f.close()
 
     def is_done(self, index: int) -> bool:
         return self.marker(index).exists()

@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Iterator, Optional
 
 from tqdm import tqdm
 
-from fmaudit.corpus import expand_inputs, read_corpus, sha256_file
+from fmaudit.corpus import check_read_hashes, expand_inputs, read_corpus, sha256_file
 from fmaudit.errors import UsageError
 from fmaudit.pipeline.engines import make_engine
 from fmaudit.pipeline.global_pass import decide_all, global_block, shard_decisions, signed_marker
@@ -121,22 +121,23 @@ def run_filter(
     job = _prepare(policy, inputs, out, stages=stages, workers=workers, engine=engine,
                    engine_options=engine_options, truth=truth, progress=progress)
     layout = job.layout
-    if _job_matches(layout, job.identity) and layout.complete_marker.exists():
-        summary = json.loads((layout.reports / "summary.json").read_text())
-        counts = json.loads((layout.reports / "pipeline.json").read_text())["counts"]
-        return FilterResult(layout.out, summary, counts, skipped=True)
-    layout.prepare()
-    write_json_atomic(layout.job_file, job.identity)
-    write_json_atomic(layout.state / INPUTS_CACHE, job.input_info)
+    with layout.locked():  # one job at a time in a folder; the second exits 2 naming the holder
+        if _job_matches(layout, job.identity) and layout.complete_marker.exists():
+            summary = json.loads((layout.reports / "summary.json").read_text())
+            counts = json.loads((layout.reports / "pipeline.json").read_text())["counts"]
+            return FilterResult(layout.out, summary, counts, skipped=True)
+        layout.prepare()
+        write_json_atomic(layout.job_file, job.identity)
+        write_json_atomic(layout.state / INPUTS_CACHE, job.input_info)
 
-    globals_ = job.global_stages
-    if globals_:
-        signed = _run_pass(job, "sign", lambda i: signed_marker(layout.out, i).exists())
-        stage_objs = [get_stage(s.name)(s.settings) for s in job.specs if s.name in globals_]
-        decide_all(layout.out, stage_objs, signed.shards)
-    state = _run_pass(job, "apply", layout.is_done, globals_)
-    wall = time.perf_counter() - job.t0
-    return _finish(job, state, wall)
+        globals_ = job.global_stages
+        if globals_:
+            signed = _run_pass(job, "sign", lambda i: signed_marker(layout.out, i).exists())
+            stage_objs = [get_stage(s.name)(s.settings) for s in job.specs if s.name in globals_]
+            decide_all(layout.out, stage_objs, signed.shards)
+        state = _run_pass(job, "apply", layout.is_done, globals_)
+        wall = time.perf_counter() - job.t0
+        return _finish(job, state, wall)
 
 
 def _prepare(policy: Policy, inputs, out, *, stages, workers, engine, engine_options, truth, progress) -> FilterJob:
@@ -147,7 +148,7 @@ def _prepare(policy: Policy, inputs, out, *, stages, workers, engine, engine_opt
     for s in specs:
         get_stage(s.name)(s.settings).preflight()
     global_block([s.name for s in specs], policy.path)
-    files = expand_inputs(inputs)
+    files = expand_inputs(inputs, exclude=[out])  # an --out inside an input folder is not an input
     layout = JobLayout(out)
     return FilterJob(policy, specs, files, layout, _input_info(files, layout),
                      workers or policy.pipeline.workers or os.cpu_count() or 1, engine, dict(engine_options or {}),
@@ -160,8 +161,10 @@ def _run_pass(job: FilterJob, mode: str, is_done: Callable[[int], bool], globals
     bar = tqdm(total=None, unit="doc", desc="sign" if mode == "sign" else "filter", disable=not job.progress,
                mininterval=0.5, file=sys.stderr, dynamic_ncols=True)
 
+    read_hashes: dict[str, Optional[str]] = {}
+
     def tasks() -> Iterator[ShardTask]:
-        records_in = read_corpus(job.files, job.policy.pipeline.max_chars)
+        records_in = read_corpus(job.files, job.policy.pipeline.max_chars, read_hashes)
         for index, records in _shards(records_in, job.policy.pipeline.shard_size):
             state.shards = index + 1
             if is_done(index):
@@ -174,6 +177,7 @@ def _run_pass(job: FilterJob, mode: str, is_done: Callable[[int], bool], globals
     for result in make_engine(job.engine, job.workers, **job.engine_options).run(job.processor_spec(mode), tasks()):
         bar.update(result.records)
     bar.close()
+    check_read_hashes({i["path"]: i["sha256"] for i in job.input_info}, read_hashes)
     return state
 
 
@@ -208,15 +212,15 @@ def _input_info(files: list[Path], layout: JobLayout) -> list[dict]:
     for p in files:
         st = p.stat()
         known = cache.get(str(p))
-        fresh = known and known["bytes"] == st.st_size and known["mtime_ns"] == st.st_mtime_ns
-        info.append({"path": str(p), "sha256": known["sha256"] if fresh else sha256_file(p), "bytes": st.st_size,
-                     "mtime_ns": st.st_mtime_ns})
+        stamp = {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "inode": st.st_ino}
+        fresh = known and all(known.get(k) == v for k, v in stamp.items())  # ctime: an edit with mtime restored
+        info.append({"path": str(p), "sha256": known["sha256"] if fresh else sha256_file(p), **stamp})
     return info
 
 
 def _job_matches(layout: JobLayout, job: dict) -> bool:
     if not layout.job_file.exists():
-        if layout.out.exists() and any(layout.out.iterdir()):
+        if layout.out.exists() and any(p.name != layout.state.name for p in layout.out.iterdir()):
             raise UsageError(f"{layout.out}: folder exists and is not an fmaudit job; choose an empty or new --out")
         return False
     previous = json.loads(layout.job_file.read_text())
