@@ -22,7 +22,7 @@ def lm(tmp_path_factory) -> Path:
 def policy(path: Path, ppl_max: float = 1e9, stereo_max: float = 1.0) -> Path:
     path.write_text(yaml.safe_dump({"version": 1, "name": "audit-test", "audits": {
         "perplexity": {"item_text": "hash", "checks": {"perplexity": {"threshold": ppl_max}}},
-        "bias.pairs": {"item_text": "hash", "checks": {"pct_stereotype": {"threshold": stereo_max, "on": "ci_high"},
+        "bias.pairs": {"item_text": "hash", "checks": {"pct_stereotype": {"threshold": stereo_max, "figure": "ci_high"},
                                                       "ties": {"threshold": 0.0}}},
     }}))
     return path

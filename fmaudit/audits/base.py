@@ -50,7 +50,7 @@ class CheckSpec(Strict):
     direction: Literal["max", "min"] = Field(
         "max", description="max: passes when the figure is at most the threshold; min: at least.")
     severity: Literal["error", "warning", "info"] = Field("error", description="error fails the run (exit 1).")
-    on: Literal["value", "ci_low", "ci_high"] = Field(
+    figure: Literal["value", "ci_low", "ci_high"] = Field(
         "value", description="Which figure is compared: the estimate, or a bound of its 95% interval "
                              "(ci_high with max is the conservative gate).")
     description: str = ""
@@ -148,8 +148,8 @@ class Audit(ABC):
                 raise InputError(f"audit {self.name}: check on unknown metric {metric_name!r}; "
                                  f"metrics: {', '.join(sorted(metrics))}")
             m = metrics[metric_name]
-            value = getattr(m, spec.on)
-            desc = spec.description or f"{metric_name} ({spec.on} of the estimate and its 95% CI, n={m.n}, {m.method})"
+            value = getattr(m, spec.figure)
+            desc = spec.description or f"{metric_name} ({spec.figure} of the estimate and its 95% CI, n={m.n}, {m.method})"
             out.append(Check.evaluate(metric_name, value, spec.threshold, spec.direction, spec.severity, desc,
                                       ci=(m.ci_low, m.ci_high)))
         return out

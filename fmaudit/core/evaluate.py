@@ -100,11 +100,11 @@ def _score(model, pairs: list[tuple[list[int], int]], batch_size: int, pad_id: i
         chunk = pairs[start:start + batch_size]
         width = max(len(ids) for ids, _ in chunk)
         input_ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
         for i, (ids, _) in enumerate(chunk):
             input_ids[i, :len(ids)] = torch.tensor(ids)
-            mask[i, :len(ids)] = 1
-        logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits.float()
+        # Right padding under causal attention: no real token attends to the pads after it, so no attention
+        # mask is needed (as in lm-evaluation-harness), and attention keeps its fused causal kernel.
+        logits = model(input_ids=input_ids.to(device)).logits.float()
         logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, input_ids[:, 1:].to(device).unsqueeze(-1))
         logp = logp.squeeze(-1).cpu()
         for i, (ids, n) in enumerate(chunk):

@@ -16,6 +16,7 @@ STEPS: Registry[Callable] = Registry("demo step", group="fmaudit.demo_steps", bu
     "corpus": "fmaudit.demo.run:corpus_step",
     "filter": "fmaudit.demo.run:filter_step",
     "train": "fmaudit.demo.train_step:train_step",
+    "audit": "fmaudit.demo.audit_step:audit_step",
 })
 
 
