@@ -112,3 +112,36 @@ def test_missing_tokenizer_is_refused(foreign, tmp_path, capsys):
     path = copy_without(foreign, tmp_path / "notok", "tokenizer*", "chat_template*", "special_tokens*")
     assert run_cli("generate", path, "--prompt", "the cat") == 2
     assert "no tokenizer" in capsys.readouterr().err
+
+
+def test_a_config_too_big_for_its_weights_or_memory_is_refused_before_building(foreign, tmp_path, monkeypatch):
+    """num_hidden_layers: 1000000 is sized from the config (meta device), not built; so is a model larger than
+    the free memory."""
+    import time
+
+
+    huge = copy_without(foreign, tmp_path / "huge")
+    config = json.loads((huge / "config.json").read_text())
+    (huge / "config.json").write_text(json.dumps({**config, "n_layer": 1_000_000}))
+    t0 = time.monotonic()
+    with pytest.raises(InputError, match="1,000,0|parameters"):
+        load_checkpoint(huge)
+    assert time.monotonic() - t0 < 60  # refused from the config; building it would take hours
+    assert run_cli("generate", huge, "--prompt", "the cat") == 2
+    monkeypatch.setattr("fmaudit.core.sizing.available_memory", lambda device=None: 1000)
+    with pytest.raises(InputError, match="more than the memory free"):
+        load_checkpoint(foreign)
+
+
+def test_an_index_naming_shards_outside_the_folder_is_refused(foreign, tmp_path):
+    sharded = copy_without(foreign, tmp_path / "sharded", "model.safetensors")
+    shutil.copy(foreign / "model.safetensors", tmp_path / "outside.safetensors")
+    from safetensors import safe_open
+
+    with safe_open(str(foreign / "model.safetensors"), framework="pt") as f:
+        keys = list(f.keys())
+    (sharded / "model.safetensors.index.json").write_text(json.dumps(
+        {"metadata": {}, "weight_map": {k: "../outside.safetensors" for k in keys}}))
+    with pytest.raises(InputError, match="outside the checkpoint folder"):
+        load_checkpoint(sharded)
+    assert run_cli("generate", sharded, "--prompt", "the cat") == 2

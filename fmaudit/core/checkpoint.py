@@ -59,9 +59,42 @@ def check_checkpoint(path: str | os.PathLike, trust_remote_code: bool = False, a
         if not allow_pickle:
             raise InputError(f"{path}: weights only in pickle format ({pickles[0]}), which can run code when "
                              "loaded; refused unless --allow-pickle is given (or convert them to safetensors)")
-    for f in weights:
-        _check_safetensors(f)
+    stored = sum(_check_safetensors(f) for f in weights)
+    if weights and not raw.get("auto_map"):
+        needed = _parameters_of(path, config)
+        if needed > 2 * stored + 1_000_000:  # ties, buffers and rounding aside, the weights cannot fill it
+            raise InputError(f"{path}: config.json describes a model of {needed:,} parameters, but the weights "
+                             f"hold {stored:,}; refused before building it")
     return config
+
+
+def _parameters_of(path: Path, config) -> int:
+    """Parameters of the model ``config`` describes, sized on the meta device without building it."""
+    from fmaudit.core.sizing import estimate_parameters
+
+    try:
+        return estimate_parameters(config)
+    except Exception as e:  # transformers and torch raise many types for a config that cannot make a model
+        raise InputError(f"{path}/config.json: no model can be built from this config: {e}") from None
+
+
+def check_fits(path: Path, config, device: Any = None, dtype: Any = None) -> int:
+    """InputError when the model of ``config`` cannot fit in the memory free on ``device``, checked from the
+    config before anything is built (a config asking for a million layers is refused, not built)."""
+    import torch
+
+    from fmaudit.core.sizing import available_memory, human
+
+    params = _parameters_of(path, config)
+    chosen = dtype if dtype not in (None, "auto") else getattr(config, "dtype", None) or torch.float32
+    if isinstance(chosen, str):
+        chosen = getattr(torch, chosen, torch.float32)
+    need = params * torch.empty((), dtype=chosen).element_size()
+    free = available_memory(device)
+    if need > 0.9 * free:
+        raise InputError(f"{path}: the model has {params:,} parameters ({human(need, 'B')} as {chosen}), more than "
+                         f"the memory free on {device or 'cpu'} ({human(free, 'B')}); refused before building it")
+    return params
 
 
 def _safetensors_files(path: Path) -> list[Path]:
@@ -73,6 +106,11 @@ def _safetensors_files(path: Path) -> list[Path]:
             shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
         except (json.JSONDecodeError, KeyError, AttributeError) as e:
             raise InputError(f"{index}: corrupt safetensors index: {e}") from None
+        inside = path.resolve()
+        outside = [s for s in shards if not isinstance(s, str) or Path(s).is_absolute()
+                   or not (path / s).resolve().is_relative_to(inside)]
+        if outside:
+            raise InputError(f"{index}: names shard {outside[0]!r}, outside the checkpoint folder; refused")
         missing = [s for s in shards if not (path / s).exists()]
         if missing:
             raise InputError(f"{path}: safetensors shard {missing[0]} named in the index is missing")
@@ -80,12 +118,15 @@ def _safetensors_files(path: Path) -> list[Path]:
     return []
 
 
-def _check_safetensors(file: Path) -> None:
+def _check_safetensors(file: Path) -> int:
+    """The number of values the safetensors file holds (headers only; no tensor is read)."""
+    from math import prod
+
     from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(file), framework="pt") as f:
-            list(f.keys())
+            return sum(prod(f.get_slice(k).get_shape()) for k in f.keys())
     except (SafetensorError, OSError) as e:
         raise InputError(f"{file}: corrupt safetensors file: {e}") from None
 
@@ -100,7 +141,9 @@ def load_checkpoint(path: str | os.PathLike, *, trust_remote_code: bool = False,
     from transformers.utils import logging as hf_logging
 
     path = Path(path)
-    check_checkpoint(path, trust_remote_code, allow_pickle)
+    config = check_checkpoint(path, trust_remote_code, allow_pickle)
+    if device_map is None and not getattr(config, "auto_map", None):
+        check_fits(path, config, device, dtype)
     tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
     hf_logging.disable_progress_bar()
     try:

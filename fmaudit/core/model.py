@@ -91,10 +91,19 @@ def _first_line(e: Exception) -> str:
 
 
 def build_model(config, seed: int = 0, device: Any = None):
-    """A randomly initialised causal LM for ``config``; the same seed gives the same weights."""
+    """A randomly initialised causal LM for ``config``; the same seed gives the same weights. A model whose fp32
+    weights alone would not fit in the free memory is refused (InputError) from its config, before building."""
     import torch
     from transformers import AutoModelForCausalLM
 
+    from fmaudit.core.sizing import available_memory, estimate_parameters, human
+    from fmaudit.errors import InputError
+
+    params = estimate_parameters(config)
+    free = available_memory(device if device is not None and torch.device(device).type == "cuda" else None)
+    if 4 * params > 0.9 * free:
+        raise InputError(f"the model has {params:,} parameters ({human(4 * params, 'B')} of fp32 weights), more "
+                         f"than the memory free ({human(free, 'B')}); refused before building it")
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config, attn_implementation="sdpa")
     return model.to(device) if device is not None else model
