@@ -34,6 +34,7 @@ from fmaudit.errors import PolicyError
 from fmaudit.registry import Registry
 from fmaudit.settings import StageSettings, Strict
 from fmaudit.stages import STAGES
+from fmaudit.stages.global_stage import GlobalOrderError, global_block
 
 SHIPPED_DIR = Path(__file__).with_name("policies")
 
@@ -214,6 +215,11 @@ def policy_from_dict(data: Any, source: str = "policy", root: Optional[yaml.Node
             specs.append(StageSpec(name, cls.Settings.model_validate(section), entry))
         except ValidationError as e:
             errors += [(("stages", i) + tuple(err["loc"]), err["msg"]) for err in e.errors()]
+    if len(specs) == len(raw_stages):
+        try:
+            global_block([s.name for s in specs])
+        except GlobalOrderError as e:
+            errors.append((("stages", e.position, "stage"), str(e)))
     sections = {key: _named_sections(data, key, registry, errors) for key, registry in _section_registries().items()}
     if errors:
         lines = [f"{source}{_line_suffix(root, loc)}: {format_loc(loc)}: {msg}" for loc, msg in errors]

@@ -72,6 +72,8 @@ def test_global_stages_apart_are_a_policy_error(tmp_path, capsys):
     policy = write_policy(tmp_path / "p.yaml", stages)
     assert run_cli("filter", "--policy", policy, tmp_path / "c", "--out", tmp_path / "o", "--no-progress") == 2
     assert "must follow one another" in capsys.readouterr().err
+    assert run_cli("policy", "check", policy) == 2
+    assert "p.yaml:" in (err := capsys.readouterr().err) and "stages[1].stage: global stages" in err
     bad = write_policy(tmp_path / "bad.yaml", [{"stage": "dedup_near", "bands": 4}])
     assert run_cli("policy", "check", bad) == 2
     assert "set both bands and rows" in capsys.readouterr().err

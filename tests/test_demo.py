@@ -16,7 +16,7 @@ def test_demo_corpus_is_seeded_and_has_every_kind(tmp_path):
     assert files(tmp_path / "a") != files(tmp_path / "c")
     truth = [json.loads(l) for l in a["truth"].read_text().splitlines()]
     kinds = Counter(r["kind"] for r in truth)
-    assert {"pii", "toxic", "identity", "gendered", "malformed"} <= set(kinds)
+    assert {"pii", "toxic", "identity", "gendered", "malformed", "duplicate"} <= set(kinds)
     assert {r["entity_type"] for r in truth if r["kind"] == "pii"} == {
         "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "ADDRESS", "CREDIT_CARD", "US_SSN", "IP_ADDRESS", "IBAN_CODE"}
     docs = {json.loads(l)["id"]: json.loads(l)["text"]
@@ -41,6 +41,9 @@ def test_quick_demo(quick_demo):
     assert len(combined["checks"]) > len(summary["checks"])
     assert "train_loss.png" in (out / "summary.html").read_text()
     assert f"report: {out / 'report.html'}" in printed and (out / "MANIFEST.json").is_file()
+    dedup = json.loads((out / "filtered" / "reports" / "dedup.json").read_text())["stages"]
+    truth = dedup["dedup_near"]["truth"]  # the planted repeats (boilerplate, edited copies, repeated PII) removed
+    assert truth["recall"] >= 0.9 and set(truth["by_kind"]) == {"boilerplate", "edited_copy", "repeated_pii"}
 
 
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path, capsys):

@@ -9,7 +9,8 @@
 - ``{"kind": "identity", "id", "group", "term"}``: a neutral mention of an identity term;
 - ``{"kind": "gendered", "id"}``: the document holds gendered sentences;
 - ``{"kind": "short", "id"}``: a fragment too short to be useful;
-- ``{"kind": "malformed", "source", "line", "error_kind"}``: a record that must be quarantined.
+- ``{"kind": "malformed", "source", "line", "error_kind"}``: a record that must be quarantined;
+- ``{"kind": "duplicate", "id", "of", "how"}``: repeated text (:mod:`fmaudit.demo.repeats`).
 
 The same seed gives byte-identical files.
 """
@@ -24,6 +25,7 @@ from pathlib import Path
 from faker import Faker
 
 from fmaudit.demo import text as T
+from fmaudit.demo.repeats import plant_repeats
 
 PII_TEMPLATES = {
     "PERSON": ["Our thanks go to {v} for the photographs.", "The interview was conducted by {v} last spring.",
@@ -158,10 +160,16 @@ def generate_corpus(out: str | Path, docs: int = 2000, seed: int = 0) -> dict:
     lines: list[bytes] = []
     truth: list[dict] = []
     ids: list[str] = []
+    made: list[dict] = []
     for i in range(docs):
         doc, rows = make_document(i, rng, fake)
-        lines.append(json.dumps(doc, ensure_ascii=False).encode("utf-8"))
+        made.append(doc)
         truth.extend(rows)
+    repeats = plant_repeats(made, truth, rng, fake) if made else []
+    for doc in repeats:  # at random places in the second half
+        made.insert(rng.randint(len(made) // 2, len(made)), doc)
+    for doc in made:
+        lines.append(json.dumps(doc, ensure_ascii=False).encode("utf-8"))
         ids.append(doc["id"])
     bad = _malformed(ids[0] if ids else "none")
     positions = sorted(rng.sample(range(1, len(lines) + len(bad)), k=len(bad))) if lines else list(range(len(bad)))
@@ -184,4 +192,5 @@ def generate_corpus(out: str | Path, docs: int = 2000, seed: int = 0) -> dict:
                 truth.append({"kind": "malformed", "source": path.relative_to(out).as_posix(), "line": lineno, "error_kind": bad_set[line]})
     truth_path = out / "truth.jsonl"
     truth_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in truth), encoding="utf-8")
-    return {"corpus": out / "corpus", "truth": truth_path, "documents": docs, "malformed": len(bad)}
+    return {"corpus": out / "corpus", "truth": truth_path, "documents": docs + len(repeats), "repeats": len(repeats),
+            "malformed": len(bad)}

@@ -27,23 +27,16 @@ import numpy as np
 from fmaudit.corpus import Document, write_json_atomic
 from fmaudit.dedup.store import write_shard
 from fmaudit.errors import PolicyError
-from fmaudit.stages import get_stage
-from fmaudit.stages.global_stage import GlobalStage, global_dir
-
-
-def is_global(name: str) -> bool:
-    return issubclass(get_stage(name), GlobalStage)
+from fmaudit.stages.global_stage import GlobalOrderError, GlobalStage, global_dir
+from fmaudit.stages.global_stage import global_block as stage_global_block
 
 
 def global_block(names: list[str], policy_path=None) -> tuple[int, list[str]]:
-    """``(first, globals)``: the position of the first global stage among ``names`` and the global stages,
-    which must follow one another (one sign pass and one decide step serve them all)."""
-    found = [i for i, name in enumerate(names) if is_global(name)]
-    if found and found != list(range(found[0], found[0] + len(found))):
-        gap = next(names[i] for i in range(found[0], found[-1]) if i not in found)
-        raise PolicyError(f"{policy_path or 'policy'}: global stages ({', '.join(names[i] for i in found)}) must "
-                          f"follow one another in the stage list; {gap!r} comes between them")
-    return (found[0] if found else 0), [names[i] for i in found]
+    """:func:`fmaudit.stages.global_stage.global_block`, as a policy error naming the policy."""
+    try:
+        return stage_global_block(names)
+    except GlobalOrderError as e:
+        raise PolicyError(f"{policy_path or 'policy'}: {e}") from None
 
 
 def signed_marker(out: Path, index: int) -> Path:

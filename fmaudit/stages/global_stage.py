@@ -60,6 +60,27 @@ class GlobalStage(Stage):
         self._decisions = decisions
 
 
+class GlobalOrderError(ValueError):
+    """Global stages that do not follow one another; ``position``: the stage between them."""
+
+    def __init__(self, message: str, position: int):
+        super().__init__(message)
+        self.position = position
+
+
+def global_block(names: list[str]) -> tuple[int, list[str]]:
+    """``(first, globals)``: the position of the first global stage among stage ``names`` and the global
+    stages, which must follow one another (one sign pass and one decide step serve them all)."""
+    from fmaudit.stages import STAGES
+
+    found = [i for i, name in enumerate(names) if issubclass(STAGES.get(name), GlobalStage)]
+    if found and found != list(range(found[0], found[0] + len(found))):
+        gap = next(i for i in range(found[0], found[-1]) if i not in found)
+        raise GlobalOrderError(f"global stages ({', '.join(names[i] for i in found)}) must follow one another in "
+                               f"the stage list; {names[gap]!r} comes between them", gap)
+    return (found[0] if found else 0), [names[i] for i in found]
+
+
 def global_dir(out_dir: str | Path, stage: str) -> Path:
     """Where a global stage's passes keep their state in a job folder (signatures, decisions, summary)."""
     return Path(out_dir) / ".fmaudit" / "global" / stage

@@ -10,9 +10,10 @@ on the candidate pairs the global step verified.
 from __future__ import annotations
 
 import json
+from collections import Counter
 
-from fmaudit.corpus import write_json_atomic
-from fmaudit.stages.base import ReportContext, StageReport
+from fmaudit.corpus import iter_json_rows, write_json_atomic
+from fmaudit.stages.base import Check, ReportContext, StageReport
 from fmaudit.stages.global_stage import global_summary
 from fmaudit.stats import StageStats
 
@@ -27,6 +28,36 @@ def sample_pairs(stats: StageStats) -> list[dict]:
             pair = pairs.setdefault(int(s["kind"][4:]), {"similarity": s["similarity"]})
             pair[s["role"]] = {"id": s["id"], "text": s["text"]}
     return [pairs[k] for k in sorted(pairs)]
+
+
+def _root(doc: str, dropped_as: dict[str, str]) -> str:
+    seen = set()
+    while doc in dropped_as and doc not in seen:
+        seen.add(doc)
+        doc = dropped_as[doc]
+    return doc
+
+
+def truth_recall(ctx: ReportContext) -> dict:
+    """Planted duplicate pairs (truth rows ``{"kind": "duplicate", "id", "of", "how"}``) the run removed: a pair
+    counts when one of its documents was dropped and both lead, through the ``duplicate.of`` records of the
+    dedup stages (an exact copy dropped for a near copy later dropped itself), to the same kept document."""
+    dropped_as: dict[str, str] = {}
+    for path in sorted((ctx.out_dir / "dropped").glob("*.jsonl*")):
+        for _, row in iter_json_rows(path):
+            dup = row.get("meta", {}).get("duplicate")
+            if dup:
+                dropped_as[row["id"]] = dup["of"]
+    planted, found = Counter(), Counter()
+    for _, row in iter_json_rows(ctx.truth_path):
+        if row.get("kind") != "duplicate":
+            continue
+        a, b = row["id"], row["of"]
+        planted[row["how"]] += 1
+        found[row["how"]] += bool((a in dropped_as or b in dropped_as) and _root(a, dropped_as) == _root(b, dropped_as))
+    total = sum(planted.values())
+    return {"planted": total, "found": sum(found.values()), "recall": sum(found.values()) / total if total else None,
+            "by_kind": {how: {"planted": n, "found": found[how]} for how, n in sorted(planted.items())}}
 
 
 def dedup_report(stage: str, settings, stats: StageStats, ctx: ReportContext) -> StageReport:
@@ -50,9 +81,15 @@ def dedup_report(stage: str, settings, stats: StageStats, ctx: ReportContext) ->
         "sample_pairs": sample_pairs(stats),
         "global_step": summary,
     }
+    checks = []
+    if ctx.truth_path is not None:
+        details["truth"] = truth = truth_recall(ctx)
+        if settings.min_truth_recall is not None and truth["recall"] is not None:
+            checks.append(Check.evaluate("planted_duplicate_recall", truth["recall"], settings.min_truth_recall,
+                                         "min", "error", "share of planted duplicate pairs removed (ground truth)"))
     section = {"stage": stage, "settings": settings.model_dump(mode="json"), "metrics": metrics, **details}
     path = ctx.reports_dir / DEDUP_REPORT
     combined = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"stages": {}}
     combined["stages"][stage] = section
     write_json_atomic(path, combined)
-    return StageReport(metrics=metrics, details=details)
+    return StageReport(metrics=metrics, checks=checks, details=details)

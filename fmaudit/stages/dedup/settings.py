@@ -31,6 +31,9 @@ class DedupSettings(StageSettings):
                              "'longest' text (ties: first), or the lowest 'id_hash' of the document id (stable "
                              "when files are added or re-ordered; ties: first).")
     sample_pairs: int = Field(3, ge=0, le=20, description="Pairs (kept, dropped) shown in the report, anonymized.")
+    min_truth_recall: Optional[float] = Field(
+        None, ge=0, le=1, description="Check, with --truth: at least this share of the planted duplicate pairs "
+                                      "(truth rows of kind 'duplicate') removed by the run's dedup stages.")
     max_bucket_rows: int = Field(1 << 22, ge=1024, le=1 << 30,
                                  description="Rows (16 bytes each) of one spilled bucket partition the global "
                                              "step reads at once: bounds its memory.")

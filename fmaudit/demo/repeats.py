@@ -1,0 +1,61 @@
+"""Repeated text planted in the demo corpus, for the dedup stages to find (and the ground truth to grade).
+
+Three kinds, each recorded as ``{"kind": "duplicate", "id", "of", "how"}`` in ``truth.jsonl``:
+
+- ``boilerplate``: one templated page (newsletter sign-up and cookie notice) filled with a different
+  site name and weekday each time, a near duplicate of the first instance;
+- ``edited_copy``: a copy of an earlier document (one without PII) with one word replaced;
+- ``repeated_pii``: one document holding PII, repeated many times, either verbatim (an exact duplicate)
+  or with a short line appended (a near duplicate). Its PII spans are the same in every copy, so the copies
+  carry the same PII truth rows. Repetition is what makes a model memorise such a document.
+"""
+
+from __future__ import annotations
+
+import random
+
+from faker import Faker
+
+BOILERPLATE = ("Welcome to the {site} community pages. Subscribe to our newsletter to receive the latest stories, "
+               "offers and event announcements straight to your inbox every week. We use cookies to improve your "
+               "experience on our website, to personalise content and to analyse our traffic. By continuing to "
+               "browse you agree to our use of cookies as described in our privacy policy, which also explains how "
+               "to change your settings at any time. Members can manage their subscriptions, update their "
+               "preferences and download their data from the account page. This page was last reviewed on "
+               "{date} by the editorial team. All rights reserved.")
+APPENDED = (" Shared again by a reader.", " Reposted from the archive.", " Forwarded to the group.")
+
+
+def plant_repeats(docs: list[dict], truth: list[dict], rng: random.Random, fake: Faker) -> list[dict]:
+    """New documents repeating text (to be mixed into ``docs``); appends their truth rows."""
+    n = len(docs)
+    added: list[dict] = []
+
+    def add(text: str, of: str, how: str, topic: str) -> dict:
+        doc = {"id": f"demo-rep-{len(added):05d}", "text": text, "meta": {"source": "demo-repeats", "topic": topic}}
+        added.append(doc)
+        truth.append({"kind": "duplicate", "id": doc["id"], "of": of, "how": how})
+        return doc
+
+    def page() -> str:  # one word each for the site and the day: a near duplicate of every other page
+        return BOILERPLATE.format(site=fake.last_name(), date=fake.day_of_week())
+
+    first = add(page(), "", "boilerplate_first", "boilerplate")
+    truth.pop()  # the first boilerplate page is the original
+    for _ in range(max(2, n // 60)):
+        add(page(), first["id"], "boilerplate", "boilerplate")
+    pii_ids = {r["id"] for r in truth if r["kind"] == "pii"}
+    plain = [d for d in docs if d["id"] not in pii_ids and d["meta"].get("topic") != "fragment"]
+    for src in rng.sample(plain, k=min(len(plain), max(2, n // 40))):
+        words = src["text"].split(" ")
+        words[rng.randrange(len(words))] = rng.choice(("indeed", "also", "however", "still", "often"))
+        add(" ".join(words), src["id"], "edited_copy", src["meta"]["topic"])
+    with_pii = [d for d in docs if d["id"] in pii_ids]
+    if with_pii:
+        src = with_pii[0]
+        rows = [r for r in truth if r["kind"] == "pii" and r["id"] == src["id"]]
+        for k in range(max(8, n // 100)):
+            text = src["text"] + (rng.choice(APPENDED) if k % 2 else "")
+            copy = add(text, src["id"], "repeated_pii", src["meta"]["topic"])
+            truth.extend({**r, "id": copy["id"]} for r in rows)
+    return added
