@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,9 +90,28 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def expand_inputs(paths: Iterable[str | os.PathLike], exclude: Iterable[str | os.PathLike] = ()) -> list[Path]:
+# Files a folder may hold beside its corpus, never read as documents when the folder is named
+# (``fmaudit demo-corpus`` writes truth.jsonl beside corpus/); a file named directly is always read.
+SIDE_FILES = ("truth.jsonl", "truth.jsonl.gz")
+JOB_MARKER = Path(".fmaudit") / "job.json"  # a folder written by ``fmaudit filter``: only its data/ is corpus
+
+
+def side_file_reason(folder: Path, path: Path) -> str | None:
+    """Why ``path``, found below the named ``folder``, is not part of the corpus (None: it is)."""
+    if path.name.lower() in SIDE_FILES:
+        return "ground-truth file"
+    if (folder / JOB_MARKER).is_file() and path.relative_to(folder).parts[0] != "data":
+        return "not data/ of an fmaudit filter output"
+    return None
+
+
+def expand_inputs(paths: Iterable[str | os.PathLike], exclude: Iterable[str | os.PathLike] = (),
+                  skipped: list | None = None) -> list[Path]:
     """Files named directly, plus every readable file below each named folder, in sorted order; files below
-    an ``exclude`` folder (a job's own output folder inside an input folder) are left out."""
+    an ``exclude`` folder (a job's own output folder inside an input folder) are left out.
+
+    Given a ``skipped`` list (``fmaudit filter`` does), known side files below a named folder
+    (:func:`side_file_reason`) are left out too, each with a warning and appended to it as ``{"path", "reason"}``."""
     files: list[Path] = []
     skip = [Path(x).resolve() for x in exclude]
 
@@ -101,7 +121,15 @@ def expand_inputs(paths: Iterable[str | os.PathLike], exclude: Iterable[str | os
 
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and _kind(f) is not None and not excluded(f))
+            found = []
+            for f in sorted(f for f in p.rglob("*") if f.is_file() and _kind(f) is not None and not excluded(f)):
+                reason = side_file_reason(p, f) if skipped is not None else None
+                if reason is None:
+                    found.append(f)
+                    continue
+                logging.getLogger("fmaudit.corpus").warning("%s: skipped (%s), not read as corpus; name the file "
+                                                            "itself to read it", f, reason)
+                skipped.append({"path": str(f), "reason": reason})
             if not found:
                 raise InputError(f"{p}: folder holds no .jsonl, .jsonl.gz, .parquet or .txt files")
             files.extend(found)

@@ -71,6 +71,13 @@ class PipelineSettings(Strict):
     max_chars: Optional[int] = Field(1_000_000, ge=1, description=(
         "Documents with more characters are quarantined (`too_long`) before any stage sees them, so one huge "
         "record cannot stall a worker; null: no limit."))
+    max_quarantine_fraction: Optional[float] = Field(0.05, ge=0, le=1, description=(
+        "Check: at most this fraction of the records read may be quarantined (malformed); more usually means an "
+        "input that is not the corpus (a ground-truth file, a log, another format). null: no check."))
+    quarantine_raw: Literal["anonymized", "raw", "omit"] = Field("anonymized", description=(
+        "What quarantine/ keeps of a malformed record's raw text: anonymized (through presidio, as report "
+        "samples are), raw (verbatim, raw PII included: keep that folder as private as the corpus), or omit "
+        "(only source, line, kind and error)."))
 
 
 class StageEntry(BaseModel):

@@ -19,7 +19,10 @@ from tests.conftest import ENCRYPT_STAGE, ROOT, make_corpus, read_tree, run_cli,
 
 def _policy(tmp_path, stages=None, **pipeline):
     stages = stages or [{"stage": "min_length", "min_chars": 20, "min_words": 5, "max_drop_fraction": 0.9}]
-    return write_policy(tmp_path / "p.yaml", stages, **{"shard_size": 4, "samples": 0, **pipeline})
+    # mixed_corpus is a third malformed on purpose; its quarantine rows are checked verbatim here
+    # (tests/test_input_guards.py covers the default quarantine check and anonymized raw records)
+    defaults = {"shard_size": 4, "samples": 0, "max_quarantine_fraction": 0.5, "quarantine_raw": "raw"}
+    return write_policy(tmp_path / "p.yaml", stages, **{**defaults, **pipeline})
 
 
 def test_accounting_and_outputs(tmp_path, mixed_corpus):
@@ -31,7 +34,8 @@ def test_accounting_and_outputs(tmp_path, mixed_corpus):
     assert (c["in"], c["kept"], c["quarantined"]) == (19, 12, 6)
     assert c["dropped"] == {"min_length:too_few_chars": 1}
     assert {ch["name"]: ch["passed"] for ch in pipe["checks"]} == {"accounting_identity": True,
-                                                                   "added_accounting": True}
+                                                                   "added_accounting": True,
+                                                                   "quarantine_fraction": True}
     dropped = [json.loads(l) for p in sorted((out / "dropped").iterdir()) for l in p.read_text().splitlines()]
     assert dropped == [{"id": "b", "text": "too short", "meta": {},
                         "dropped": {"stage": "min_length", "reason": "too_few_chars"}}]
@@ -53,7 +57,8 @@ def test_reports_follow_schema_and_load_as_dataframes(tmp_path, mixed_corpus):
     assert summary["passed"] and summary["exit_code"] == 0
     assert {c["report"] for c in summary["checks"]} == {"pipeline", "min_length"}
     frames = reports.load(out / "reports")
-    assert set(frames.checks["name"]) == {"accounting_identity", "added_accounting", "drop_fraction"}
+    assert set(frames.checks["name"]) == {"accounting_identity", "added_accounting", "quarantine_fraction",
+                                          "drop_fraction"}
     assert frames.checks["passed"].all()
     row = frames.counts.set_index("stage").loc["min_length"]
     assert (row["in"], row["kept"], row["dropped"]) == (13, 12, 1)

@@ -59,6 +59,7 @@ class FilterJob:
     engine_options: dict = field(default_factory=dict)
     truth: Optional[Path] = None
     progress: bool = True
+    skipped_inputs: list[dict] = field(default_factory=list)  # side files below input folders, not read
     started: str = field(default_factory=now_iso)
     t0: float = field(default_factory=time.perf_counter)
 
@@ -91,7 +92,7 @@ class FilterJob:
             stages = stages[:first + len(globals_)]
         skip = first if mode == "apply" and globals_ else 0
         return ProcessorSpec(str(self.layout.out), stages, p.batch_size, p.samples, p.gzip_output, mode=mode,
-                             skip=skip)
+                             skip=skip, quarantine_raw=p.quarantine_raw)
 
 
 @dataclass
@@ -148,11 +149,12 @@ def _prepare(policy: Policy, inputs, out, *, stages, workers, engine, engine_opt
     for s in specs:
         get_stage(s.name)(s.settings).preflight()
     global_block([s.name for s in specs], policy.path)
-    files = expand_inputs(inputs, exclude=[out])  # an --out inside an input folder is not an input
+    skipped: list[dict] = []
+    files = expand_inputs(inputs, exclude=[out], skipped=skipped)  # an --out inside an input folder is not an input
     layout = JobLayout(out)
     return FilterJob(policy, specs, files, layout, _input_info(files, layout),
                      workers or policy.pipeline.workers or os.cpu_count() or 1, engine, dict(engine_options or {}),
-                     Path(truth) if truth else None, progress)
+                     Path(truth) if truth else None, progress, skipped)
 
 
 def _run_pass(job: FilterJob, mode: str, is_done: Callable[[int], bool], globals_: list[str] = ()) -> PassState:
@@ -191,7 +193,7 @@ def _finish(job: FilterJob, state: PassState, wall: float) -> FilterResult:
         _write_stage_report(s, merged[s.name], policy, job.report_inputs, run_id, job.started, wall, ctx)
     counts = _write_pipeline_report(merged, policy, specs, job.report_inputs, run_id, job.started, wall,
                                     {"shards": state.shards, "shards_resumed": state.resumed, "workers": job.workers,
-                                     "engine": job.engine}, layout.reports)
+                                     "engine": job.engine}, layout.reports, job.skipped_inputs)
     write_manifest(layout)
     summary = write_summary(layout.reports, run_id)
     render_html(layout.reports)
@@ -286,7 +288,7 @@ def _write_stage_report(spec: StageSpec, stats: StageStats, policy: Policy, inpu
 
 
 def _write_pipeline_report(merged: dict[str, StageStats], policy: Policy, specs, inputs, run_id, started, wall,
-                           info, reports_dir: Path) -> dict:
+                           info, reports_dir: Path, skipped_inputs: list[dict]) -> dict:
     c = merged[PIPELINE].counters
     read, quarantined = c.get("read", 0), c.get("quarantined", 0)
     kept, dropped, held, added = c.get("kept", 0), c.get("dropped", 0), c.get("held", 0), c.get("added", 0)
@@ -300,10 +302,17 @@ def _write_pipeline_report(merged: dict[str, StageStats], policy: Policy, specs,
         Check.evaluate("added_accounting", c.get("kept_added", 0) + c.get("dropped_added", 0) + c.get("held_added", 0),
                        added, "equal", "error", "documents added = added kept + added dropped + added held"),
     ]
+    limit = policy.pipeline.max_quarantine_fraction
+    if limit is not None:
+        checks.append(Check.evaluate(
+            "quarantine_fraction", quarantined / read if read else 0.0, limit, "max", "error",
+            "share of records read that were malformed (quarantined); a high share usually means an input that "
+            "is not the corpus (pipeline.max_quarantine_fraction)"))
     metrics = {"read": read, "kept": kept, "dropped": dropped, "held": held, "quarantined": quarantined,
                "added": added, "kept_added": c.get("kept_added", 0), "dropped_added": c.get("dropped_added", 0),
                "docs_per_s": read / wall if wall else None, **info}
-    details = {"quarantined_by_kind": merged[PIPELINE].by_prefix("quarantined:")}
+    details = {"quarantined_by_kind": merged[PIPELINE].by_prefix("quarantined:"), "skipped_inputs": skipped_inputs,
+               "quarantine_raw": policy.pipeline.quarantine_raw}
     write_report(reports_dir, make_report(
         PIPELINE, run_id, started, policy=policy,
         section={"pipeline": policy.pipeline.model_dump(), "stages": [s.name for s in specs]},

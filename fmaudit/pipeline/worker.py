@@ -33,6 +33,7 @@ class ProcessorSpec:
     gzip_output: bool = False
     mode: str = "apply"  # "sign": the sign pass of global stages (fmaudit.pipeline.global_pass); "apply": the rest
     skip: int = 0  # stages already run by the sign pass (their results are the shard's pending work)
+    quarantine_raw: str = "anonymized"  # pipeline.quarantine_raw: anonymized | raw | omit
 
 
 @dataclass
@@ -61,12 +62,12 @@ class ShardWork:
     added_ids: set[str] = field(default_factory=set)
 
     @classmethod
-    def from_records(cls, records: list[Record]) -> "ShardWork":
+    def from_records(cls, records: list[Record], quarantine_raw: str = "anonymized") -> "ShardWork":
         work = cls({"data": [], "dropped": [], "held": [], "quarantine": []}, StageStats(), [])
         work.totals.add("read", len(records))
         for rec in records:
             if isinstance(rec, Quarantined):
-                work.files["quarantine"].append(rec.to_json())
+                work.files["quarantine"].append(quarantine_row(rec, quarantine_raw))
                 work.totals.add("quarantined")
                 work.totals.add("quarantined:" + rec.kind)
             else:
@@ -81,6 +82,19 @@ class ShardWork:
     def from_json(cls, d: dict, max_samples: int) -> "ShardWork":
         return cls(d["files"], StageStats.from_json(d["totals"], max_samples),
                    [Document(x["id"], x["text"], x["meta"]) for x in d["docs"]], d["stage_stats"], set(d["added_ids"]))
+
+
+def quarantine_row(rec: Quarantined, raw: str) -> dict:
+    """The quarantine/ row of a malformed record, its raw text kept as ``pipeline.quarantine_raw`` says."""
+    row = rec.to_json()
+    if raw == "omit":
+        del row["raw"]
+    elif raw == "anonymized":
+        from fmaudit.text.scrub import scrub_long
+
+        row["raw"] = scrub_long(rec.raw)
+    row["raw_form"] = raw
+    return row
 
 
 class ShardProcessor:
@@ -101,7 +115,8 @@ class ShardProcessor:
             return self._sign(task)
         # after a sign pass that ran the stages before the global ones, the shard continues from there
         pending = load_pending(self.layout.out, task.index) if self.spec.skip else None
-        work = ShardWork.from_json(pending, self.spec.samples) if pending else ShardWork.from_records(task.records)
+        work = ShardWork.from_json(pending, self.spec.samples) if pending else \
+            ShardWork.from_records(task.records, self.spec.quarantine_raw)
         for stage in self.stages:
             if isinstance(stage, GlobalStage):
                 stage.use_decisions(task.decisions.get(stage.name, {}))
@@ -115,7 +130,7 @@ class ShardProcessor:
 
     def _sign(self, task: ShardTask) -> ShardResult:
         """The sign pass: the stages before the global ones, then the global stages' signatures."""
-        work = ShardWork.from_records(task.records)
+        work = ShardWork.from_records(task.records, self.spec.quarantine_raw)
         first = next(i for i, s in enumerate(self.stages) if isinstance(s, GlobalStage))
         self._run_stages(self.stages[:first], work)
         commit_signatures(self.layout.out, self.stages[first:], task.index, work.docs,

@@ -40,3 +40,18 @@ def scrub(text: str) -> str:
         pos = end
     out.append(text[pos:])
     return _LONG_DIGITS.sub("<NUMBER>", "".join(out))
+
+
+SCRUB_PIECE = 50_000  # characters per presidio call in scrub_long (spaCy's limit is 1,000,000)
+
+
+def scrub_long(text: str, piece: int = SCRUB_PIECE) -> str:
+    """:func:`scrub` of a text of any length, cut at whitespace into pieces of at most about ``piece`` characters."""
+    out, pos = [], 0
+    while len(text) - pos > piece:
+        cut = text.rfind(" ", pos + piece // 2, pos + piece)
+        cut = cut + 1 if cut > 0 else pos + piece
+        out.append(scrub(text[pos:cut]))
+        pos = cut
+    out.append(scrub(text[pos:]))
+    return "".join(out)
