@@ -1,5 +1,5 @@
 """Third-party components plug in through entry points: a tiny package, installed in the test, registers a
-scorer (and, as their contracts land, an audit and a model stage), and a policy uses them by name."""
+scorer, an audit and a model stage, and a policy uses them by name."""
 
 from __future__ import annotations
 
@@ -43,14 +43,61 @@ class Shouting(Scorer):
             letters = [c for c in t if c.isalpha()]
             out.append(sum(c.isupper() for c in letters) / len(letters) if len(letters) >= self.settings.min_letters else 0.0)
         return np.asarray(out, dtype=np.float32).reshape(-1, 1)
+
+
+from fmaudit.audits.base import Audit, AuditResult, AuditSettings, Protocol
+from fmaudit.audits.stats import from_items
+
+
+class FluencySettings(AuditSettings):
+    texts: list[str] = ["the cat sat on the mat.", "the dog ran in the park."]
+
+
+class Fluency(Audit):
+    # mean log-likelihood per token of a few fixed sentences
+    name = "fluency"
+    Settings = FluencySettings
+
+    def run(self, mua, ctx):
+        rows = mua.sequence_logprobs(self.settings.texts)
+        items = [{"id": str(i), "lp_per_token": r["logprob"] / r["tokens"]} for i, r in enumerate(rows)]
+        metrics = {"lp_per_token": from_items(items, "lp_per_token", seed=self.settings.seed)}
+        return AuditResult(metrics, self.checks(metrics), items, Protocol(None, None, len(items)))
+
+
+from fmaudit.tune.base import ModelStage, ModelStageSettings, StageOutput
+
+
+class CopySettings(ModelStageSettings):
+    note: str = "copied"
+
+
+class CopyCheckpoint(ModelStage):
+    # copies the checkpoint (a stand-in for a real transformation), with lineage
+    name = "copy_checkpoint"
+    Settings = CopySettings
+
+    def run(self, checkpoint, out, *, policy=None, stop_after=None, progress=True, device=None):
+        import shutil
+        from fmaudit.reports import now_iso
+
+        started = now_iso()
+        shutil.copytree(checkpoint, out / "model", dirs_exist_ok=True)
+        report = self.make_report(out, checkpoint, started, policy=policy, metrics={"note": self.settings.note},
+                                  extra_lineage=self.lineage(out / "model", role="output"))
+        return StageOutput(out, checkpoint=out / "model", report=report)
 '''
 
 
-def install_plugin(tmp_path: Path, monkeypatch, source: str, entry_points: dict[str, dict[str, str]]) -> Path:
-    """Build and install package ``fmaudit_plugin_example`` (non-editable) into a folder put on sys.path."""
+def install_plugin(tmp_path: Path, monkeypatch, source: str, entry_points: dict[str, dict[str, str]],
+                   package: str = "fmaudit_plugin_example") -> Path:
+    """Build and install ``package`` (non-editable) into a folder put on sys.path; entry-point targets name
+    ``fmaudit_plugin_example``, replaced by ``package`` (each test its own package: modules stay imported)."""
+    entry_points = {g: {k: v.replace("fmaudit_plugin_example", package) for k, v in eps.items()}
+                    for g, eps in entry_points.items()}
     src = tmp_path / "plugin-src"
-    (src / "fmaudit_plugin_example").mkdir(parents=True)
-    (src / "fmaudit_plugin_example" / "__init__.py").write_text(textwrap.dedent(source))
+    (src / package).mkdir(parents=True)
+    (src / package / "__init__.py").write_text(textwrap.dedent(source))
     groups = "\n".join(f'[project.entry-points."{group}"]\n' + "\n".join(f'"{k}" = "{v}"' for k, v in eps.items())
                        for group, eps in entry_points.items())
     (src / "pyproject.toml").write_text(textwrap.dedent('''
@@ -58,9 +105,9 @@ def install_plugin(tmp_path: Path, monkeypatch, source: str, entry_points: dict[
         requires = ["setuptools>=61"]
         build-backend = "setuptools.build_meta"
         [project]
-        name = "fmaudit-plugin-example"
+        name = "PACKAGE"
         version = "0.1.0"
-        ''') + groups + "\n")
+        ''').replace("PACKAGE", package.replace("_", "-")) + groups + "\n")
     target = tmp_path / "site"
     done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                            "--target", str(target), str(src)], capture_output=True, text=True, timeout=300)
@@ -99,3 +146,46 @@ def test_a_bad_plugin_setting_names_file_line_and_field(tmp_path, monkeypatch):
 
     with pytest.raises(PolicyError, match=r"p.yaml:7: stages\[0\]\.scorer\.min_letters"):
         load_policy(policy)
+
+
+def test_third_party_audit_and_model_stage_run_from_a_policy(tmp_path, monkeypatch, capsys):
+    from tests.test_audits import tiny_lm
+
+    install_plugin(tmp_path, monkeypatch, PLUGIN, {
+        "fmaudit.audits": {"fluency": "fmaudit_plugin_example:Fluency"},
+        "fmaudit.model_stages": {"copy_checkpoint": "fmaudit_plugin_example:CopyCheckpoint"}},
+        package="fmaudit_plugin_models")
+    lm = tiny_lm(tmp_path / "lm")
+    policy = tmp_path / "p.yaml"
+    policy.write_text(yaml.safe_dump({"version": 1, "name": "plugins", "tune": {"copy_checkpoint": {"note": "hi"}},
+                                      "audits": {"fluency": {"checks": {"lp_per_token": {"threshold": 0.0}}}}}))
+    assert run_cli("policy", "check", policy) == 0
+    assert run_cli("tune", "--list") == 0 and "copy_checkpoint" in capsys.readouterr().out
+    assert run_cli("tune", "copy_checkpoint", lm, "--policy", policy, "--out", tmp_path / "tuned") == 0
+    report = json.loads((tmp_path / "tuned" / "reports" / "copy_checkpoint.json").read_text())
+    assert report["kind"] == "model_stage" and report["metrics"]["note"] == "hi"
+    roles = {e["role"]: e["sha256"] for e in report["lineage"]}
+    assert roles["input_checkpoint"] == roles["output"]  # a copy: same weights, same hash
+    assert run_cli("audit", tmp_path / "tuned" / "model", "--policy", policy, "--out", tmp_path / "audit") == 0
+    audit = json.loads((tmp_path / "audit" / "reports" / "fluency.json").read_text())
+    assert audit["kind"] == "audit" and audit["checks"][0]["passed"] and audit["metrics"]["lp_per_token"] < 0
+    from fmaudit import reports
+
+    frames = reports.load(tmp_path / "audit")
+    assert set(frames.checks.stage) == {"fluency"}
+
+
+def test_a_policy_naming_an_audit_whose_package_is_missing_exits_2_naming_the_extra(tmp_path, monkeypatch, capsys):
+    source = PLUGIN + """
+
+class NeedsPackage(Fluency):
+    name = "needs_package"
+    requires = {"fmaudit_absent_package": "explain"}
+"""
+    install_plugin(tmp_path, monkeypatch, source, {"fmaudit.audits": {"needs_package": "fmaudit_plugin_example:NeedsPackage"}},
+                   package="fmaudit_plugin_missing")
+    policy = tmp_path / "p.yaml"
+    policy.write_text(yaml.safe_dump({"version": 1, "name": "missing", "audits": {"needs_package": {}}}))
+    assert run_cli("policy", "check", policy) == 2
+    err = capsys.readouterr().err
+    assert "fmaudit_absent_package" in err and "pip install 'fmaudit[explain]'" in err

@@ -27,6 +27,7 @@ AREAS: Registry = Registry("CLI area", group="fmaudit.cli", builtins={
     "audit": "fmaudit.cli.audit",
     "adapt": "fmaudit.cli.adapt",
     "report": "fmaudit.cli.report",
+    "tune": "fmaudit.cli.tune",
 })
 
 
