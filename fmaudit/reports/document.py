@@ -80,13 +80,13 @@ def _environment(ev: Evidence) -> dict:
 
 
 def _comparisons(ev: Evidence) -> list[dict]:
-    """Before/after rows that audits recorded (``details.comparison``: metric, before, after, delta,
-    p_value or p_adjusted, significant)."""
+    """Before/after rows of ``fmaudit audit --compare`` (the ``compare`` report's ``details.comparisons``,
+    keyed ``audit:metric``: before, after, delta, test, p_value, q_value, significant, regression)."""
     rows = []
     for s in ev.by_kind("audit"):
-        for row in (s.report.get("details", {}).get("comparison") or []):
-            if isinstance(row, dict):
-                rows.append({"audit": s.name, **row})
+        for key, row in (s.report.get("details", {}).get("comparisons") or {}).items():
+            audit, _, metric = key.partition(":")
+            rows.append({**row, "audit": audit, "metric": metric, "p_adjusted": row.get("q_value")})
     return rows
 
 
