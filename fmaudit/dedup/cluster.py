@@ -39,16 +39,18 @@ class UnionFind:
         return True
 
     def labels(self) -> np.ndarray:
-        """The root of every element (its cluster label)."""
-        for x in range(len(self.parent)):
-            self.find(x)
-        return self.parent.copy()
+        """The root of every element (its cluster label), by pointer jumping over the whole array."""
+        roots = self.parent.copy()
+        while True:
+            up = roots[roots]
+            if np.array_equal(up, roots):
+                return roots
+            roots = up
 
 
 def choose_keepers(labels: np.ndarray, rule: str, lengths: np.ndarray, id_hashes: np.ndarray) -> np.ndarray:
     """For every document, the index of the document its cluster keeps (itself when it is kept)."""
-    n = len(labels)
-    order_index = np.arange(n)
+    order_index = np.arange(len(labels))
     if rule == "first":
         order = order_index
     elif rule == "longest":
@@ -57,10 +59,6 @@ def choose_keepers(labels: np.ndarray, rule: str, lengths: np.ndarray, id_hashes
         order = np.lexsort((order_index, np.asarray(id_hashes, dtype=np.uint64)))
     else:
         raise ValueError(f"unknown keep rule {rule!r}; known: {', '.join(KEEP_RULES)}")
-    keeper = np.full(n, -1, dtype=np.int64)
     # walking the preferred order, the first document met in each cluster is its keeper
-    ranked_labels = labels[order]
-    _, first = np.unique(ranked_labels, return_index=True)
-    keeper_of_label = dict(zip(ranked_labels[first].tolist(), order[first].tolist()))
-    keeper[:] = [keeper_of_label[l] for l in labels.tolist()]
-    return keeper
+    clusters, first = np.unique(labels[order], return_index=True)
+    return order[first][np.searchsorted(clusters, labels)].astype(np.int64)
