@@ -101,3 +101,24 @@ def test_bad_input_exits_2_naming_file_and_line(lm, tmp_path, capsys):
     assert "not a causal language model" in capsys.readouterr().err
     assert run_cli("audit", lm, "--policy", p, "--out", tmp_path / "o4", "--only", "nope") == 2
     assert "unknown audit 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_run_folder_on_ray_gives_the_local_reports(lm, tmp_path):
+    pytest.importorskip("ray")
+    run = tmp_path / "run"
+    for step in (5, 15):
+        shutil.copytree(lm, run / "checkpoints" / f"step-{step:08d}")
+    p = policy(tmp_path / "p.yaml")
+    for engine in ("local", "ray"):
+        assert run_cli("audit", run, "--policy", p, "--out", tmp_path / engine, "--only", "bias.pairs",
+                       "--engine", engine) == 0
+    for step in ("step-00000005", "step-00000015"):
+        local, remote = (json.loads((tmp_path / e / step / "reports" / "bias.pairs.json").read_text())
+                         for e in ("local", "ray"))
+        assert local["metrics"] == remote["metrics"] and local["details"]["intervals"] == remote["details"]["intervals"]
+        assert ((tmp_path / "local" / step / "items" / "bias.pairs.jsonl").read_bytes()
+                == (tmp_path / "ray" / step / "items" / "bias.pairs.jsonl").read_bytes())
+    trends = [json.loads((tmp_path / e / "reports" / "trend.json").read_text())["details"]["series"] for e in ("local", "ray")]
+    assert trends[0] == trends[1]
+    assert run_cli("audit", lm, "--policy", p, "--out", tmp_path / "one", "--engine", "ray") == 2

@@ -37,6 +37,8 @@ class AuditOptions:
     device: Optional[str] = None  # "cpu", "cuda", "cuda:1"...; "auto": accelerate's device_map over every GPU
     compare: Optional[Path] = None
     alpha: float = 0.05
+    engine: str = "local"  # run folders: "ray" audits the checkpoints as Ray tasks (same reports)
+    address: Optional[str] = None  # Ray cluster address; None: a private local instance
     trust_remote_code: bool = False
     allow_pickle: bool = False
 
@@ -180,6 +182,9 @@ def run_audit(target: str | Path, policy, out: str | Path, options: Optional[Aud
         results = rescore(target, audits, out, policy, run_id)
     elif (steps := find_checkpoints(target)) is not None:
         return _audit_run_folder(steps, audits, out, policy, run_id, options)
+    elif options.engine != "local":
+        raise UsageError(f"--engine {options.engine} spreads the checkpoints of a training run folder; "
+                         f"{target} is one checkpoint")
     else:
         results = audit_checkpoint(load_model(target, options), audits, out, policy, run_id)
     if options.compare is not None:
@@ -196,12 +201,19 @@ def _audit_run_folder(steps: list[Path], audits: list[Audit], out: Path, policy,
                       options: AuditOptions) -> dict:
     from fmaudit.audits.trend import write_trend
     from fmaudit.reports import write_summary
+    from fmaudit.reports.envelope import read_reports
 
-    per_step: dict[int, dict[str, AuditResult]] = {}
-    for step_dir in steps:
-        mua = load_model(step_dir, options)
-        per_step[int(step_dir.name.split("-")[1])] = audit_checkpoint(mua, audits, out / step_dir.name, policy, run_id)
-        del mua
+    if options.engine == "ray":
+        from fmaudit.audits.ray_engine import audit_steps_on_ray
+
+        audit_steps_on_ray(steps, audits, out, policy, run_id, options)
+    elif options.engine == "local":
+        for step_dir in steps:
+            audit_checkpoint(load_model(step_dir, options), audits, out / step_dir.name, policy, run_id)
+    else:
+        raise UsageError(f"--engine {options.engine!r}: audits run on 'local' or 'ray'")
+    # The trend is built from the reports on disk, so both engines give it the same way.
+    per_step = {int(s.name.split("-")[1]): read_reports(out / s.name / REPORTS) for s in steps}
     write_trend(per_step, out / REPORTS, policy, run_id)
     return write_summary(out / REPORTS, run_id, sources=[out / steps[-1].name / REPORTS])
 

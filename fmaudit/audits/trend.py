@@ -10,28 +10,27 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from fmaudit.audits.base import AuditResult
-
 MAX_PANELS = 6
 
 
-def write_trend(per_step: dict[int, dict[str, AuditResult]], reports_dir: Path, policy, run_id: str) -> Path:
+def write_trend(per_step: dict[int, list[dict]], reports_dir: Path, policy, run_id: str) -> Path:
+    """``per_step``: the audit report envelopes of each checkpoint, by training step."""
     from fmaudit.reports import make_report, now_iso, write_report
 
     started = now_iso()
     steps = sorted(per_step)
     series: dict[str, dict[str, list]] = {}
     for step in steps:
-        for audit, result in per_step[step].items():
-            for name, m in result.metrics.items():
-                series.setdefault(audit, {}).setdefault(name, []).append(
-                    {"step": step, "value": m.value, "ci_low": m.ci_low, "ci_high": m.ci_high, "n": m.n})
-    checks = {step: {f"{a}:{c.name}": c.passed for a, r in per_step[step].items() for c in r.checks}
+        for report in per_step[step]:
+            for name, m in report["details"].get("intervals", {}).items():
+                series.setdefault(report["stage"], {}).setdefault(name, []).append(
+                    {"step": step, **{k: m.get(k) for k in ("value", "ci_low", "ci_high", "n")}})
+    checks = {step: {f"{r['stage']}:{c['name']}": c["passed"] for r in per_step[step] for c in r["checks"]}
               for step in steps}
     plots = [plot_trend(audit, metrics, reports_dir / f"trend_{audit}.png").name for audit, metrics in series.items()]
     last = per_step[steps[-1]]
     report = make_report("trend", run_id, started, kind="audit", policy=policy,
-                         metrics={f"{a}:{k}": m.value for a, r in last.items() for k, m in r.metrics.items()},
+                         metrics={f"{r['stage']}:{k}": v for r in last for k, v in r["metrics"].items()},
                          details={"steps": steps, "series": series, "checks_by_step": checks}, plots=plots)
     return write_report(reports_dir, report)
 

@@ -26,6 +26,9 @@ def register(sub) -> None:
     p.add_argument("--alpha", type=float, default=0.05, help="false discovery rate for --compare (default 0.05)")
     p.add_argument("--device", help="cpu, cuda, cuda:N, or auto (spread a large checkpoint over every GPU with "
                                     "accelerate's device_map)")
+    p.add_argument("--engine", default="local", choices=["local", "ray"],
+                   help="run folders: ray audits the checkpoints as Ray tasks (same reports; default local)")
+    p.add_argument("--address", help="Ray cluster address (with --engine ray; default: a private local instance)")
     p.add_argument("--rescore", action="store_true",
                    help="CKPT is a previous audit folder: recompute results from its saved items, no model")
     p.add_argument("--trust-remote-code", action="store_true", help="allow custom model code from the folder")
@@ -55,11 +58,14 @@ def cmd_audit(args) -> int:
     target = Path(args.checkpoint)
     if not target.exists():
         raise UsageError(f"{target}: no such checkpoint or folder")
+    if args.address and args.engine != "ray":
+        raise UsageError("--address goes with --engine ray")
     if args.rescore and args.compare:
         raise UsageError("--rescore and --compare cannot be combined: compare the re-scored folder afterwards")
     options = AuditOptions(only=[n.strip() for n in args.only.split(",") if n.strip()] if args.only else None,
                            data=parse_data(args.data), device=args.device,
                            compare=Path(args.compare) if args.compare else None, alpha=args.alpha,
+                           engine=args.engine, address=args.address,
                            trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle)
     summary = run_audit(target, load_policy(resolve_policy_path(args.policy)), args.out, options, rescore_from=args.rescore)
     print_summary(summary)
