@@ -3,6 +3,7 @@ within the reported convergence delta, and feature ablation finds a planted depe
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -12,6 +13,7 @@ pytest.importorskip("captum")
 
 from fmaudit.errors import InputError  # noqa: E402
 from fmaudit.explain.attribution import attribute, baseline_id, captum_logprobs  # noqa: E402
+from tests.conftest import run_cli  # noqa: E402
 
 FILLER = "cat dog sat ran mat park tree river house ball".split()
 KEYS = {"red": "one", "blue": "two", "green": "three", "<|pad|>": "none"}
@@ -113,3 +115,72 @@ def test_bad_inputs_are_input_errors(random_lm):
         attribute(model, tok, "  ", " the cat")
     with pytest.raises(InputError, match="longer than the model's context of 64"):
         attribute(model, tok, "the cat", " the dog" * 70)
+
+
+@pytest.fixture(scope="module")
+def gendered_ckpt(tmp_path_factory):
+    """A llama-tiny trained so that the name and pronoun decide the occupation, saved as a checkpoint."""
+    from fmaudit.core.tokenizer import train_tokenizer
+    from fmaudit.testing.tiny_lm import save_tiny_lm, train_tiny_lm
+
+    rng = random.Random(1)
+    docs = []
+    for _ in range(200):
+        he = rng.random() < 0.5
+        docs.append(f"{'John' if he else 'Kimberly'} said {'he' if he else 'she'} is a {'doctor' if he else 'nurse'}")
+    tok = train_tokenizer(docs, 320)
+    model = train_tiny_lm(docs, tok, steps=100, lr=5e-3)
+    return save_tiny_lm(model, tok, tmp_path_factory.mktemp("gendered") / "ckpt"), model, tok
+
+
+def test_counterfactual_swaps_explain_the_change_of_the_target_probability(gendered_ckpt):
+    from fmaudit.explain.counterfactual import counterfactual_attribution
+
+    _, model, tok = gendered_ckpt
+    r = counterfactual_attribution(model, tok, "Kimberly said she is a", " nurse", extra_pairs={"doctor": "nurse"})
+    assert r.counterfactual_prompt.endswith("said he is a") and r.counterfactual_target == " doctor"
+    assert [s["original"] for s in r.segments] == ["Kimberly", "she"]
+    assert r.logprob > -0.5 and r.logprob_change > 1.0  # the swap makes " nurse" much less likely
+    assert r.contrastive_logprob is not None and r.contrastive_logprob < r.logprob
+    ids = tok("Kimberly said she is a")["input_ids"]
+    cf = tok(r.counterfactual_prompt)["input_ids"]
+    target = tok(" nurse", add_special_tokens=False)["input_ids"]
+    change = float((plain_logprobs(model, ids, target) - plain_logprobs(model, cf, target)).sum())
+    assert r.logprob_change == pytest.approx(change, abs=1e-4)
+    assert sum(s["attribution"] for s in r.segments) == pytest.approx(change, abs=1e-4)  # exact Shapley: efficiency
+    assert abs(r.delta) < 1e-4
+
+
+def test_explain_command_writes_the_report_and_anonymizes(gendered_ckpt, tmp_path, capsys):
+    ckpt = gendered_ckpt[0]
+    out = tmp_path / "out"
+    code = run_cli("explain", ckpt, "--prompt", "John said he is a", "--target", " doctor", "--counterfactual",
+                   "--swap", "doctor=nurse", "--shapley-samples", "4", "--ig-steps", "32", "--out", out)
+    assert code == 0, capsys.readouterr().err
+    report = json.loads((out / "explain.json").read_text())
+    assert report["kind"] == "audit" and report["stage"] == "explain"
+    row = report["details"]["attribution"][0]
+    assert set(row["attributions"]) == {"feature_ablation", "shapley_sampling", "integrated_gradients"}
+    assert len(row["attributions"]["integrated_gradients"]["token_attr"][0]) == len(row["input_tokens"])
+    assert {c["name"] for c in report["checks"]} == {"shapley_sampling_completeness",
+                                                     "integrated_gradients_completeness"}
+    assert len(report["plots"]) == 4 and all((out / p).is_file() for p in report["plots"])
+    text = (out / "explain.json").read_text()
+    # presidio finds "John" here: the name is scrubbed, and so is its swap (the pair lists would reveal it)
+    assert "John" not in text and "Kimberly" not in text
+    assert report["details"]["counterfactual"][0]["segments"][1] == {
+        "original": "he", "swap": "she", "occurrences": 1,
+        "attribution": report["details"]["counterfactual"][0]["segments"][1]["attribution"]}
+    assert report["protocol"]["prompts"] == 1 and len(report["protocol"]["prompts_sha256"]) == 64
+    assert "counterfactual" in capsys.readouterr().out
+
+
+def test_explain_command_bad_inputs_exit_2(gendered_ckpt, tmp_path, capsys):
+    ckpt = gendered_ckpt[0]
+    assert run_cli("explain", ckpt, "--prompt", "", "--out", tmp_path / "a") == 2
+    assert "prompt is empty" in capsys.readouterr().err
+    assert run_cli("explain", ckpt, "--prompt", "Kimberly said", "--target", " nurse" * 80, "--out", tmp_path / "b") == 2
+    assert "longer than the model's context" in capsys.readouterr().err
+    assert run_cli("explain", ckpt, "--prompt", "a", "--methods", "saliency", "--out", tmp_path / "c") == 2
+    assert "unknown attribution method 'saliency'" in capsys.readouterr().err
+    assert run_cli("explain", tmp_path / "nope", "--prompt", "a", "--out", tmp_path / "d") == 2

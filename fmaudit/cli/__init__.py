@@ -28,6 +28,7 @@ AREAS: Registry = Registry("CLI area", group="fmaudit.cli", builtins={
     "adapt": "fmaudit.cli.adapt",
     "report": "fmaudit.cli.report",
     "tune": "fmaudit.cli.tune",
+    "explain": "fmaudit.cli.explain",
 })
 
 
