@@ -34,6 +34,8 @@ def test_planted_duplicates_are_found_and_accounted(tmp_path):
     assert by_id["tiny"]["dropped"] == {"stage": "min_length", "reason": "too_few_chars"}
     assert by_id["shout-0"]["meta"]["duplicate"]["of"] == "doc-0000"
     near = [d for d in dropped if d["dropped"]["stage"] == "dedup_near"]
+    exact_ids = {d["id"] for d in dropped if d["dropped"]["stage"] == "dedup_exact"}
+    assert not {d["meta"]["duplicate"]["of"] for d in near} & exact_ids  # near never keeps what exact dropped
     assert near and all(d["meta"]["duplicate"]["similarity"] >= THRESHOLD for d in near)
     found = {tuple(sorted((d["id"], d["meta"]["duplicate"]["of"]))) for d in dropped if "duplicate" in d["meta"]}
     positives = {tuple(sorted(p)) for p, j in truth.items() if j >= THRESHOLD}

@@ -10,7 +10,9 @@ threshold are the LSH false positives the report counts. Exact duplicates (one 6
 single "band") need no verification.
 
 Everything is ordered (partitions by name, rows by key then document), so the result does not depend on
-the number of workers that wrote the shards, or on a kill and restart in between.
+the number of workers that wrote the shards, or on a kill and restart in between. Memory: one spilled
+partition (``max_rows`` rows of 16 bytes) plus a few 8-byte arrays over the documents (union-find parents,
+lengths, id hashes); signatures and shingle sets are memory-mapped and read only for candidate pairs.
 """
 
 from __future__ import annotations

@@ -62,6 +62,7 @@ class FilterJob:
     skipped_inputs: list[dict] = field(default_factory=list)  # side files below input folders, not read
     started: str = field(default_factory=now_iso)
     t0: float = field(default_factory=time.perf_counter)
+    decide_s: Optional[float] = None  # wall time of the global stages' decide step (this run), if any
 
     @property
     def identity(self) -> dict:
@@ -134,8 +135,10 @@ def run_filter(
         globals_ = job.global_stages
         if globals_:
             signed = _run_pass(job, "sign", lambda i: signed_marker(layout.out, i).exists())
-            stage_objs = [get_stage(s.name)(s.settings) for s in job.specs if s.name in globals_]
-            decide_all(layout.out, stage_objs, signed.shards)
+            t_decide = time.perf_counter()
+            decide_all(layout.out, [get_stage(s.name)(s.settings) for s in job.specs if s.name in globals_],
+                       signed.shards)
+            job.decide_s = time.perf_counter() - t_decide
         state = _run_pass(job, "apply", layout.is_done, globals_)
         wall = time.perf_counter() - job.t0
         return _finish(job, state, wall)
@@ -193,7 +196,8 @@ def _finish(job: FilterJob, state: PassState, wall: float) -> FilterResult:
         _write_stage_report(s, merged[s.name], policy, job.report_inputs, run_id, job.started, wall, ctx)
     counts = _write_pipeline_report(merged, policy, specs, job.report_inputs, run_id, job.started, wall,
                                     {"shards": state.shards, "shards_resumed": state.resumed, "workers": job.workers,
-                                     "engine": job.engine}, layout.reports, job.skipped_inputs)
+                                     "engine": job.engine, "decide_s": job.decide_s}, layout.reports,
+                                    job.skipped_inputs)
     write_manifest(layout)
     summary = write_summary(layout.reports, run_id)
     render_html(layout.reports)
