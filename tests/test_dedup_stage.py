@@ -131,3 +131,4 @@ def test_kill_9_in_each_pass_then_rerun_is_byte_identical(tmp_path):
     assert not result.skipped
     assert _state(out) == _state(reference)
     assert result.counts == json.loads((reference / "reports" / "pipeline.json").read_text())["counts"]
+    assert not (state / "global" / "pending").exists() and not (state / "global" / "test_dedup_slow" / "sig").exists()

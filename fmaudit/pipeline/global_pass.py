@@ -11,6 +11,7 @@ decide step, and each shard's decisions for the apply pass.
 
     .fmaudit/global/pending/00000.json      with stages before the global ones: the shard's work after them
 
+Once the job is complete, the signatures and pending shards are removed (the decisions stay).
 A decide step killed before its marker is run again from scratch; its output depends only on the committed
 signatures, so the rerun writes the same bytes.
 """
@@ -92,6 +93,14 @@ def _decide(stage: GlobalStage, folder: Path, n_shards: int, excluded: Optional[
     np.save(folder / "dropped.npy", np.sort(decisions.dropped_docs).astype(np.int64), allow_pickle=False)
     write_json_atomic(folder / "summary.json", decisions.summary)
     (folder / "decided").write_text(str(n_shards))
+
+
+def remove_global_scratch(out: Path, names: list[str]) -> None:
+    """After a completed job: remove what only the passes needed (signatures, shingle sets, pending shards;
+    about the size of the corpus), keeping the decisions and summaries."""
+    shutil.rmtree(Path(out) / ".fmaudit" / "global" / "pending", ignore_errors=True)
+    for name in names:
+        shutil.rmtree(global_dir(out, name) / "sig", ignore_errors=True)
 
 
 def shard_decisions(out: Path, names: list[str], index: int) -> dict[str, dict]:

@@ -21,7 +21,8 @@ from tqdm import tqdm
 from fmaudit.corpus import check_read_hashes, expand_inputs, read_corpus, sha256_file
 from fmaudit.errors import UsageError
 from fmaudit.pipeline.engines import make_engine
-from fmaudit.pipeline.global_pass import decide_all, global_block, shard_decisions, signed_marker
+from fmaudit.pipeline.global_pass import (decide_all, global_block, remove_global_scratch, shard_decisions,
+                                         signed_marker)
 from fmaudit.pipeline.layout import JobLayout, write_manifest
 from fmaudit.reports.manifest import write_manifest as sign_run
 from fmaudit.pipeline.worker import PIPELINE, ProcessorSpec, ShardTask
@@ -202,6 +203,7 @@ def _finish(job: FilterJob, state: PassState, wall: float) -> FilterResult:
     summary = write_summary(layout.reports, run_id)
     render_html(layout.reports)
     layout.complete_marker.write_text(run_id)
+    remove_global_scratch(layout.out, job.global_stages)  # signatures and pending shards: done with
     sign_run(layout.out)
     return FilterResult(layout.out, summary, counts)
 
