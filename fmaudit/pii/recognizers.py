@@ -63,11 +63,11 @@ def digit_windows(text: str, min_digits: int, margin: int) -> list[tuple[int, in
     return out
 
 
-def focus_phone_recognizers(registry, min_digits: int = 4, margin: int = 40) -> None:
+def focus_phone_recognizers(registry, min_digits: int = 4, margin: int = 40, regions=None) -> None:
     """Make presidio's PhoneRecognizer (libphonenumber, tried for eight regions over the whole text) look only
     at the stretches around digit runs long enough to be a phone number; its findings are the same, since a
     valid number in its regions has at least four digits (German ones), and the margin keeps its context
-    checks intact."""
+    checks intact. ``regions``: the regions tried instead of presidio's eight."""
     from presidio_analyzer import EntityRecognizer
     from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
@@ -82,3 +82,13 @@ def focus_phone_recognizers(registry, min_digits: int = 4, margin: int = 40) -> 
     for recognizer in registry.recognizers:
         if isinstance(recognizer, PhoneRecognizer):
             recognizer.analyze = analyze.__get__(recognizer)
+    set_phone_regions(registry, regions)
+
+
+def set_phone_regions(registry, regions) -> None:
+    """Make presidio's PhoneRecognizer try ``regions`` (ISO codes) instead of its default eight."""
+    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+    for recognizer in registry.recognizers:
+        if regions and isinstance(recognizer, PhoneRecognizer):
+            recognizer.supported_regions = list(regions)

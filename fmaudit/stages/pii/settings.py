@@ -21,6 +21,16 @@ NOISY_ENTITIES = {
     "URL": "web text is full of links to public pages; e-mail addresses are caught separately",
     "ORGANIZATION": "companies and institutions are not personal data",
 }
+# Faker locales whose name lists back the name recognizer (Latin-script; a mix of European and Latin-American).
+NAME_LOCALES = ["en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "pt_PT", "pt_BR", "nl_NL", "sv_SE", "da_DK",
+                "no_NO", "fi_FI", "pl_PL", "cs_CZ", "sk_SK", "hu_HU", "ro_RO", "hr_HR", "sl_SI", "tr_TR", "es_MX",
+                "es_CO", "es_AR", "et_EE", "lv_LV", "lt_LT", "id_ID", "fil_PH", "bs_BA"]
+# Regions whose national phone formats libphonenumber tries (numbers with a + prefix match in any region).
+PHONE_REGIONS = ["US", "GB", "DE", "FR", "IL", "IN", "CA", "BR", "ES", "IT", "PT", "NL", "BE", "CH", "AT", "SE", "NO",
+                 "DK", "FI", "PL", "CZ", "SK", "HU", "RO", "HR", "SI", "GR", "TR", "IE", "MX", "AR", "CO", "CL",
+                 "PE", "UY", "AU", "NZ", "ZA", "PH", "ID"]
+
+
 class PiiSettings(StageSettings):
     entities: list[str] = Field(list(DEFAULT_ENTITIES), min_length=1, description=(
         "Entity types to find (presidio names plus those of custom recognizers). Left out by default: "
@@ -34,6 +44,18 @@ class PiiSettings(StageSettings):
         "Widen a PERSON finding over an adjacent title or suffix (Dr., Mrs., Prof., Jr., MD, PhD ...), so the "
         "rewritten name does not keep them."))
     recognizers: list[RecognizerSpec] = Field(default_factory=list, description="Custom recognizers.")
+    name_locales: list[str] = Field(list(NAME_LOCALES), description=(
+        "PERSON also from the first- and last-name lists of these Faker locales: a run of capitalized words "
+        "with a known first and last name, or a known name after a label or phrase (my name is, Name:, Dear, "
+        "Regards,). []: spaCy NER only."))
+    label_recognizers: list[str] = Field(["PERSON", "PHONE_NUMBER", "ADDRESS", "IBAN_CODE"], description=(
+        "Entity types also found as the value after a label (Name:, Phone:/Tel/Mobile, Address:, IBAN), up to "
+        "the next label or the end of the line; only types the stage looks for. []: none."))
+    phone_regions: list[str] = Field(list(PHONE_REGIONS), min_length=1, description=(
+        "Regions (ISO 3166 codes) whose national phone formats libphonenumber tries (presidio's default: eight)."))
+    street_addresses: bool = Field(True, description=(
+        "ADDRESS also from street patterns of European and Latin-American layouts: a street with its type word "
+        "(utca, tér, katu, straße, rue, calle, via ...) and house number, then unit, city, region, postcode."))
     operators: dict[str, OperatorSpec] = Field(
         default_factory=lambda: {"DEFAULT": OperatorSpec(operator="replace")},
         description="Entity type -> operator; DEFAULT applies to types not listed (replace if absent).")
@@ -81,4 +103,5 @@ class PiiSettings(StageSettings):
 
     def all_entities(self) -> list[str]:
         """The entity types asked for, plus those of custom recognizers (which are always active)."""
-        return list(dict.fromkeys(self.entities + [r.entity_type for r in self.recognizers]))
+        return list(dict.fromkeys(self.entities + [r.entity_type for r in self.recognizers]
+                                  + (["ADDRESS"] if self.street_addresses else [])))
