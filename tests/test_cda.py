@@ -11,6 +11,13 @@ from fmaudit.stages.cda import CdaSettings, swapper_from_settings
 TRICKY = [
     # object vs possessive "her", and "his" as a pronoun
     ("I gave her the book.", "I gave him the book."),
+    # indirect object before a noun phrase (the small models tag it possessive); possessive after the same verbs
+    ("She gave her advice on the move.", "He gave him advice on the move."),
+    ("They charged her 1000 dollars.", "They charged him 1000 dollars."),
+    ("He asked her questions about it.", "She asked him questions about it."),
+    ("We showed her thanks for the help.", "We showed him thanks for the help."),
+    ("She gave her book to a friend.", "He gave his book to a friend."),
+    ("He asked her friends to stay.", "She asked his friends to stay."),
     ("Her book is red.", "His book is red."),
     ("I thanked her and her mother.", "I thanked him and his father."),
     ("Ask her what her name is.", "Ask him what his name is."),

@@ -1,6 +1,7 @@
 """Grammar rules for the swaps that a word list alone gets wrong, decided on spaCy tokens.
 
-``her`` is an object pronoun (-> ``him``) or a possessive determiner (-> ``his``); ``his`` is a possessive
+``her`` is an object pronoun (-> ``him``, also as the indirect object of a verb of giving before a noun
+phrase: "gave her advice") or a possessive determiner (-> ``his``); ``his`` is a possessive
 determiner (-> ``her``) or a possessive pronoun (-> ``hers``). A gendered noun tagged as a proper noun is part of a
 name and is left alone ("Rachel Prince"), unless it is a rank used as a title ("Prince Harry", "the Queen").
 """
@@ -63,12 +64,52 @@ def is_determiner(token) -> bool:
     return token.tag_ == "PRP$" or token.dep_ == "poss"
 
 
+def _forms(*bases: str) -> frozenset[str]:
+    """Regular verb forms of ``bases`` (with irregular forms written out beside them)."""
+    out: set[str] = set()
+    for b in bases:
+        stem = b[:-1] if b.endswith("e") else b
+        out.update({b, b + "s", stem + "ed", stem + "ing", b + "d" if b.endswith("e") else b + "ed"})
+    return frozenset(out)
+
+
+# Verbs that take two objects ("gave her advice"): after them, "her" before a second object is the indirect
+# object (-> "him"), though the small spaCy models tag it as a possessive.
+DITRANSITIVE = _forms("give", "charge", "ask", "show", "send", "offer", "pay", "owe", "hand", "promise", "wish",
+                      "grant", "award", "deny", "allow", "fine", "earn", "pass", "serve", "save", "spare", "bill",
+                      "guarantee", "issue", "mail", "email", "refuse", "cost", "tell", "teach", "lend", "sell",
+                      "bring", "buy", "feed", "throw", "write") | frozenset(
+    "gave given gives giving told taught lent sold brought bought fed threw thrown wrote written sent shown showed "
+    "paid cost got gotten".split())
+# Nouns that make a second object without a determiner ("gave her advice", "showed her thanks").
+MASS_OBJECTS = frozenset("""advice thanks help money information permission directions instructions support time
+credit feedback news attention access details food water work homework trouble hope comfort confidence courage
+notice warning lessons praise pleasure peace encouragement assistance""".split())
+# Plural nouns for people after which "her" stays a possessive ("asked her friends to stay").
+PERSON_PLURALS = frozenset("""friends children kids parents sons daughters brothers sisters colleagues students
+neighbours neighbors guests clients customers staff family relatives cousins grandchildren fans""".split())
+
+
+def is_indirect_object(token) -> bool:
+    """True when "her" sits between a ditransitive verb and its direct object: "charged her 1000 dollars",
+    "asked her questions", "gave her advice" (but "gave her book away", "asked her friends" are possessive)."""
+    if token.dep_ == "dative":
+        return True
+    prev, nxt = _neighbour(token, -1), _neighbour(token, 1)
+    if prev is None or nxt is None or prev.lower_ not in DITRANSITIVE:
+        return False
+    word = nxt.lower_
+    if nxt.like_num or word in MASS_OBJECTS:
+        return True
+    return nxt.tag_ == "NNS" and word not in PERSON_PLURALS
+
+
 def pronoun_target(word: str, token, default: str) -> str:
     """The counterpart of a pronoun (lower case), choosing by grammar where one word maps to two."""
     if token is None:
         return default
     if word == "her":
-        return "his" if is_determiner(token) else "him"
+        return "him" if is_indirect_object(token) or not is_determiner(token) else "his"
     if word == "his":
         return "her" if is_determiner(token) else "hers"
     return default
