@@ -124,3 +124,39 @@ def test_filter_refuses_to_complete_when_an_input_changes_during_the_run(tmp_pat
     with pytest.raises(InputError, match="changed while the job read it"):
         run_filter(policy, [path.parent], out, workers=1, progress=False)
     assert not (out / ".fmaudit" / "complete").exists()
+
+
+def test_a_resumed_job_reports_total_and_resumed_wall_time_apart(tmp_path):
+    """A run that stops after some shards, then a resumed one: wall_s is the job's time over both runs, and
+    the resumed run's own time is reported apart (docs/s from the whole, not the last sliver)."""
+    import time
+
+    from fmaudit.stages import register
+    from fmaudit.stages.base import Stage, StageResult
+
+    flag = tmp_path / "failed-once"
+
+    @register
+    class FailOnce(Stage):
+        name = "fail_once_for_test"
+
+        def process(self, docs, stats):
+            time.sleep(0.05)
+            if any(d.id == "doc-30" for d in docs) and not flag.exists():
+                flag.write_text("")
+                raise RuntimeError("stopped as a kill would")
+            return StageResult(kept=docs)
+
+    corpus = make_corpus(tmp_path / "c" / "c.jsonl", 40)
+    policy = load_policy(write_policy(tmp_path / "p.yaml", [{"stage": "fail_once_for_test"}], shard_size=5,
+                                      samples=0))
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError):
+        run_filter(policy, [corpus], out, workers=1, progress=False)
+    run_filter(policy, [corpus], out, workers=1, progress=False)
+    report = json.loads((out / "reports" / "pipeline.json").read_text())
+    t, m = report["timings"], report["metrics"]
+    assert t["runs"] == 2 and m["shards_resumed"] == 6
+    assert t["earlier_runs_wall_s"] >= 6 * 0.05  # six shards of the first run
+    assert t["wall_s"] == pytest.approx(t["earlier_runs_wall_s"] + t["resumed_wall_s"])
+    assert m["docs_per_s"] == pytest.approx(40 / t["wall_s"])

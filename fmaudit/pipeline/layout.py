@@ -134,6 +134,30 @@ class JobLayout:
         return json.loads(self.shard_stats(index).read_text(encoding="utf-8"))
 
 
+class RunClock:
+    """Wall time of every run of one job, so a resumed job reports what it cost in all and what its last run
+    took, apart. Each run's elapsed time is saved in ``.fmaudit/runs.json`` as its shards commit (a run killed
+    with kill -9 counts up to its last commit)."""
+
+    def __init__(self, layout: JobLayout, t0: float):
+        self.file = layout.state / "runs.json"
+        self.t0 = t0
+        self.earlier: list[float] = json.loads(self.file.read_text()) if self.file.exists() else []
+
+    def tick(self, now: float) -> None:
+        write_json_atomic(self.file, self.earlier + [round(now - self.t0, 6)])
+
+    def timings(self, now: float) -> dict:
+        """``wall_s`` (all runs), plus ``resumed_wall_s`` (this run) and ``earlier_runs_wall_s`` when the job
+        was resumed."""
+        this = now - self.t0
+        self.tick(now)
+        if not self.earlier:
+            return {"wall_s": this}
+        return {"wall_s": sum(self.earlier) + this, "resumed_wall_s": this, "earlier_runs_wall_s": sum(self.earlier),
+                "runs": len(self.earlier) + 1}
+
+
 def write_manifest(layout: JobLayout) -> dict:
     """``reports/manifest.json``: every output file of the job with its size and sha256, so a trained
     checkpoint can be traced to the exact data it was trained on."""

@@ -23,7 +23,7 @@ from fmaudit.errors import UsageError
 from fmaudit.pipeline.engines import make_engine
 from fmaudit.pipeline.global_pass import (decide_all, global_block, remove_global_scratch, shard_decisions,
                                          signed_marker)
-from fmaudit.pipeline.layout import JobLayout, write_manifest
+from fmaudit.pipeline.layout import JobLayout, RunClock, write_manifest
 from fmaudit.reports.manifest import write_manifest as sign_run
 from fmaudit.pipeline.worker import PIPELINE, ProcessorSpec, ShardTask
 from fmaudit.policy import Policy, StageSpec
@@ -64,6 +64,7 @@ class FilterJob:
     started: str = field(default_factory=now_iso)
     t0: float = field(default_factory=time.perf_counter)
     decide_s: Optional[float] = None  # wall time of the global stages' decide step (this run), if any
+    clock: Optional[RunClock] = None  # wall time of this run and of earlier runs of the job
 
     @property
     def identity(self) -> dict:
@@ -103,6 +104,7 @@ class PassState:
 
     shards: int = 0  # shards in the corpus (known once the pass has read it all)
     resumed: int = 0  # shards already committed by an earlier run, skipped
+    processed: int = 0  # records of the shards this run processed
 
 
 def run_filter(
@@ -130,6 +132,7 @@ def run_filter(
             counts = json.loads((layout.reports / "pipeline.json").read_text())["counts"]
             return FilterResult(layout.out, summary, counts, skipped=True)
         layout.prepare()
+        job.clock = RunClock(layout, job.t0)
         write_json_atomic(layout.job_file, job.identity)
         write_json_atomic(layout.state / INPUTS_CACHE, job.input_info)
 
@@ -182,6 +185,9 @@ def _run_pass(job: FilterJob, mode: str, is_done: Callable[[int], bool], globals
 
     for result in make_engine(job.engine, job.workers, **job.engine_options).run(job.processor_spec(mode), tasks()):
         bar.update(result.records)
+        state.processed += result.records
+        if job.clock is not None:
+            job.clock.tick(time.perf_counter())
     bar.close()
     check_read_hashes({i["path"]: i["sha256"] for i in job.input_info}, read_hashes)
     return state
@@ -193,12 +199,14 @@ def _finish(job: FilterJob, state: PassState, wall: float) -> FilterResult:
     merged = _merge_shard_stats(layout, state.shards, [s.name for s in specs], policy.pipeline.samples)
     run_id = new_run_id()
     ctx = ReportContext(layout.out, layout.reports, job.truth)
+    timings = job.clock.timings(time.perf_counter()) if job.clock is not None else {"wall_s": wall}
     for s in specs:
-        _write_stage_report(s, merged[s.name], policy, job.report_inputs, run_id, job.started, wall, ctx)
-    counts = _write_pipeline_report(merged, policy, specs, job.report_inputs, run_id, job.started, wall,
+        _write_stage_report(s, merged[s.name], policy, job.report_inputs, run_id, job.started, timings, ctx)
+    counts = _write_pipeline_report(merged, policy, specs, job.report_inputs, run_id, job.started, timings,
                                     {"shards": state.shards, "shards_resumed": state.resumed, "workers": job.workers,
-                                     "engine": job.engine, "decide_s": job.decide_s}, layout.reports,
-                                    job.skipped_inputs)
+                                     "engine": job.engine, "decide_s": job.decide_s,
+                                     "docs_per_s_this_run": state.processed / wall if wall else None},
+                                    layout.reports, job.skipped_inputs)
     write_manifest(layout)
     summary = write_summary(layout.reports, run_id)
     render_html(layout.reports)
@@ -270,7 +278,7 @@ def _stage_counts(stats: StageStats) -> dict:
     }
 
 
-def _write_stage_report(spec: StageSpec, stats: StageStats, policy: Policy, inputs, run_id, started, wall,
+def _write_stage_report(spec: StageSpec, stats: StageStats, policy: Policy, inputs, run_id, started, timings: dict,
                         ctx: ReportContext) -> None:
     stage = get_stage(spec.name)(spec.settings)
     extra: StageReport = stage.report(stats, ctx)
@@ -290,11 +298,14 @@ def _write_stage_report(spec: StageSpec, stats: StageStats, policy: Policy, inpu
     write_report(ctx.reports_dir, make_report(
         spec.name, run_id, started, policy=policy, section=spec.section, inputs=inputs, counts=counts,
         metrics=metrics, checks=checks, samples=stats.samples, details=details, plots=extra.plots,
-        timings={"wall_s": wall, "stage_cpu_s": seconds}))
+        timings={**timings, "stage_cpu_s": seconds}))
 
 
-def _write_pipeline_report(merged: dict[str, StageStats], policy: Policy, specs, inputs, run_id, started, wall,
-                           info, reports_dir: Path, skipped_inputs: list[dict]) -> dict:
+def _write_pipeline_report(merged: dict[str, StageStats], policy: Policy, specs, inputs, run_id, started,
+                           timings: dict, info, reports_dir: Path, skipped_inputs: list[dict]) -> dict:
+    """``reports/pipeline.json``: the accounting identity; ``timings`` has the job's wall time over all its runs
+    (``wall_s``) and, for a resumed job, the last run's apart (``resumed_wall_s``)."""
+    wall = timings["wall_s"]
     c = merged[PIPELINE].counters
     read, quarantined = c.get("read", 0), c.get("quarantined", 0)
     kept, dropped, held, added = c.get("kept", 0), c.get("dropped", 0), c.get("held", 0), c.get("added", 0)
@@ -322,5 +333,5 @@ def _write_pipeline_report(merged: dict[str, StageStats], policy: Policy, specs,
     write_report(reports_dir, make_report(
         PIPELINE, run_id, started, policy=policy,
         section={"pipeline": policy.pipeline.model_dump(), "stages": [s.name for s in specs]},
-        inputs=inputs, counts=counts, metrics=metrics, checks=checks, details=details, timings={"wall_s": wall}))
+        inputs=inputs, counts=counts, metrics=metrics, checks=checks, details=details, timings=timings))
     return counts
