@@ -123,7 +123,7 @@ def _corrupt_parquet(path: Path, rows: int, group: int) -> None:
 
 def _policy(tmp_path: Path) -> Path:
     return write_policy(tmp_path / "zoo.yaml", [{"stage": "min_length", "min_chars": 20, "min_words": 5}],
-                        shard_size=7, samples=0, max_chars=5000)
+                        shard_size=7, samples=0, max_chars=5000, max_quarantine_fraction=0.5)
 
 
 def test_every_bad_record_kind_is_quarantined_or_kept_and_accounted(tmp_path):

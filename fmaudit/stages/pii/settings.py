@@ -83,6 +83,12 @@ class PiiSettings(StageSettings):
     nlp_batch_size: int = Field(64, ge=1, le=4096, description="Texts per spaCy nlp.pipe batch.")
     min_recall: Optional[float] = Field(None, ge=0, le=1, description=(
         "Check (only with a ground-truth file): overall recall of injected PII strings at least this."))
+    meta_fields: Optional[list[str]] = Field(None, description=(
+        "Which meta fields are scanned and rewritten like the text (extra top-level fields of a record are in "
+        "meta): null, every string in meta at any depth; a list, those top-level keys; [], none."))
+    scan_ids: bool = Field(True, description=(
+        "Scan document ids too. The ledger holds an id only if it was scanned and found clean; otherwise a "
+        "keyed hash of it (`hashed:...`). Ids are never rewritten (they are the document's identity)."))
 
     @model_validator(mode="after")
     def _consistent(self):

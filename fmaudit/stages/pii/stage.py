@@ -54,7 +54,8 @@ class PiiStage(Stage):
         self.rewriter = Rewriter(s, self.key)
 
     def process(self, docs: list[Document], stats: StageStats) -> StageResult:
-        from fmaudit.pii.ledger import ledger_rows
+        from fmaudit.pii.fields import meta_strings
+        from fmaudit.pii.ledger import ledger_rows, value_hash
         from fmaudit.pii.spans import resolve_spans, widen_person_spans
 
         if not hasattr(self, "analyzer"):
@@ -62,19 +63,44 @@ class PiiStage(Stage):
         result = StageResult(kept=[], side={"ledger": []} if self.write_ledger else {})
         if not self.write_ledger:
             stats.add("ledger_skipped_docs", len(docs))
-        for doc, found in zip(docs, self.analyzer.analyze(d.text for d in docs)):
+        s, n = self.settings, len(docs)
+        extra = [(i, path, value) for i, doc in enumerate(docs) for path, value in meta_strings(doc.meta, s.meta_fields)]
+        texts = [d.text for d in docs] + ([d.id for d in docs] if s.scan_ids else []) + [v for *_, v in extra]
+        found_all = self.analyzer.analyze(texts)  # text, ids and meta strings in one batch
+        id_clean = [not f for f in found_all[n:2 * n]] if s.scan_ids else [False] * n
+        meta_found = found_all[2 * n if s.scan_ids else n:]
+        metas = self._rewrite_meta(docs, extra, meta_found, stats)
+        for doc, found, clean, meta in zip(docs, found_all[:n], id_clean, metas):
             spans = resolve_spans(found)
             if self.settings.person_titles:
                 spans = widen_person_spans(doc.text, spans)
-            new_doc = self._rewrite(doc, spans, stats)
+            new_doc = self._rewrite(doc if meta is doc.meta else Document(doc.id, doc.text, meta), spans, stats)
+            if not clean:
+                stats.add("ids_hashed_in_ledger")
             if self.write_ledger and spans:
-                result.side["ledger"].extend(ledger_rows(self.key, doc.id, doc.text, spans, self._operator_name))
+                ledger_id = doc.id if clean else "hashed:" + value_hash(self.key, "DOCUMENT_ID", doc.id)
+                result.side["ledger"].extend(ledger_rows(self.key, ledger_id, doc.text, spans, self._operator_name))
             reason = self._drop_reason(doc, spans, stats)
             if reason:
                 result.dropped.append((new_doc, reason))
             else:
                 result.kept.append(new_doc)
         return result
+
+    def _rewrite_meta(self, docs: list[Document], extra: list, found: list, stats: StageStats) -> list[dict]:
+        """Each document's meta with the PII found in its scanned strings rewritten (the same object when
+        nothing was found)."""
+        from fmaudit.pii.fields import with_values
+        from fmaudit.pii.spans import resolve_spans
+
+        values: list[dict] = [{} for _ in docs]
+        for (i, path, value), results in zip(extra, found):
+            spans = resolve_spans(results)
+            if spans:
+                values[i][path], _ = self.rewriter.rewrite_with_spans(docs[i].id, value, spans)
+                for sp in spans:
+                    stats.add(f"meta_found:{sp.entity_type}")
+        return [with_values(doc.meta, v) for doc, v in zip(docs, values)]
 
     def _operator_name(self, entity_type: str) -> str:
         return self.settings.operator_for(entity_type).operator
