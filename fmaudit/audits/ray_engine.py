@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Callable
 
 from fmaudit.errors import UsageError
 from fmaudit.registry import check_requires
@@ -20,14 +21,8 @@ class _NeedsRay:
     requires = {"ray": "ray"}
 
 
-def _audit_one(step_dir: str, audits, out: str, policy, run_id: str, options) -> str:
-    from fmaudit.audits.runner import audit_checkpoint, load_model
-
-    audit_checkpoint(load_model(Path(step_dir), options), audits, Path(out), policy, run_id)
-    return out
-
-
-def audit_steps_on_ray(steps: list[Path], audits, out: Path, policy, run_id: str, options) -> None:
+def audit_steps_on_ray(audit_one: Callable, steps: list[Path], out: Path, options) -> None:
+    """Run ``audit_one(step_dir, out_dir)`` for every checkpoint as a Ray task; returns when all are written."""
     if options.device == "auto":
         raise UsageError("--device auto spreads one checkpoint over the GPUs; with --engine ray give cuda")
     check_requires(_NeedsRay)
@@ -44,8 +39,8 @@ def audit_steps_on_ray(steps: list[Path], audits, out: Path, policy, run_id: str
             ray.init(address="local", include_dashboard=False, **quiet)
     try:
         gpu = str(options.device or "").startswith("cuda")
-        task = ray.remote(num_cpus=0 if gpu else 1, num_gpus=1 if gpu else 0)(_audit_one)
-        pending = [task.remote(str(s), audits, str(out / s.name), policy, run_id, options) for s in steps]
+        task = ray.remote(num_cpus=0 if gpu else 1, num_gpus=1 if gpu else 0)(audit_one)
+        pending = [task.remote(s, out / s.name) for s in steps]
         try:
             ray.get(pending)
         except ray.exceptions.RayTaskError as e:  # re-raise the task's own error (InputError: exit 2)

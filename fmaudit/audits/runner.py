@@ -23,7 +23,7 @@ from typing import Any, Optional, Sequence
 from fmaudit.audits import AUDITS
 from fmaudit.audits.base import Audit, AuditContext, AuditResult
 from fmaudit.audits.stats import Metric
-from fmaudit.errors import UsageError
+from fmaudit.errors import InputError, UsageError
 
 ITEMS, REPORTS = "items", "reports"
 
@@ -109,7 +109,6 @@ def write_result(audit: Audit, result: AuditResult, ctx: AuditContext, policy, r
 def read_result(folder: Path, audit_name: str) -> tuple[dict, list[dict]]:
     """``(report, items)`` of one audit saved in an audit folder; InputError naming the missing file."""
     from fmaudit.corpus import iter_json_rows
-    from fmaudit.errors import InputError
     from fmaudit.reports.envelope import read_json
 
     report_path = folder / REPORTS / f"{audit_name}.json"
@@ -145,6 +144,10 @@ def compare_with(baseline: Path, results: dict[str, AuditResult], audits: list[A
     before = {}
     for audit in audits:
         report, items = read_result(baseline, audit.name)
+        theirs, ours = report.get("protocol", {}).get("data_sha256"), results[audit.name].protocol.data_sha256
+        if theirs != ours:  # items are paired by id: they must come from the same prompt or pair set
+            raise InputError(f"{baseline / REPORTS / (audit.name + '.json')}: audit {audit.name} ran on another "
+                             f"data file (sha256 {str(theirs)[:12]}... vs {str(ours)[:12]}...); compare runs on the same set")
         before[audit.name] = RunSide({k: Metric.from_json(v) for k, v in report["details"]["intervals"].items()},
                                      items)
     after = {name: RunSide(r.metrics, r.items) for name, r in results.items()}
@@ -203,13 +206,16 @@ def _audit_run_folder(steps: list[Path], audits: list[Audit], out: Path, policy,
     from fmaudit.reports import write_summary
     from fmaudit.reports.envelope import read_reports
 
+    def audit_one(step_dir: Path, step_out: Path) -> None:
+        audit_checkpoint(load_model(step_dir, options), audits, step_out, policy, run_id)
+
     if options.engine == "ray":
         from fmaudit.audits.ray_engine import audit_steps_on_ray
 
-        audit_steps_on_ray(steps, audits, out, policy, run_id, options)
+        audit_steps_on_ray(audit_one, steps, out, options)
     elif options.engine == "local":
         for step_dir in steps:
-            audit_checkpoint(load_model(step_dir, options), audits, out / step_dir.name, policy, run_id)
+            audit_one(step_dir, out / step_dir.name)
     else:
         raise UsageError(f"--engine {options.engine!r}: audits run on 'local' or 'ray'")
     # The trend is built from the reports on disk, so both engines give it the same way.
