@@ -35,19 +35,55 @@ AREAS: Registry = Registry("CLI area", group="fmaudit.cli", builtins={
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fmaudit", description="Responsible-AI audit and mitigation for foundation models.")
     parser.add_argument("--version", action="version", version=f"fmaudit {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    _add_verbosity(parser, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in AREAS.names():
         AREAS.get(name).register(sub)
+    for p in _all_subparsers(parser):  # -v/-q also after the sub-command: fmaudit filter ... -v
+        _add_verbosity(p, argparse.SUPPRESS)
     return parser
+
+
+def _add_verbosity(parser: argparse.ArgumentParser, default) -> None:
+    """-v/--verbose and -q/--quiet (those option strings a sub-command does not already use for itself)."""
+    taken = parser._option_string_actions
+    group = parser.add_mutually_exclusive_group()
+    for flags, dest, text in ((("-v", "--verbose"), "verbose", "log what the job does (inputs, shards, timings)"),
+                              (("-q", "--quiet"), "quiet", "log errors only")):
+        free = [f for f in flags if f not in taken]
+        if free:
+            group.add_argument(*free, dest=dest, action="store_true", default=default, help=text)
+
+
+def _all_subparsers(parser: argparse.ArgumentParser):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                yield child
+                yield from _all_subparsers(child)
+
+
+def _suggest(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """A mistyped sub-command: exit 2 naming the nearest ones (argparse alone lists every choice)."""
+    import difflib
+
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    words = [a for a in argv if not a.startswith("-")]
+    if words and words[0] not in action.choices:
+        near = difflib.get_close_matches(words[0], list(action.choices), n=3, cutoff=0.5)
+        hint = f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else ""
+        parser.error(f"unknown command {words[0]!r}{hint} (fmaudit --help lists them)")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _suggest(parser, argv)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    verbose, quiet = getattr(args, "verbose", False), getattr(args, "quiet", False)
+    logging.basicConfig(level=logging.ERROR if quiet else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("fmaudit").setLevel(logging.INFO if verbose else logging.ERROR if quiet else logging.WARNING)
     try:
         return int(args.func(args) or 0)
     except FmauditError as e:

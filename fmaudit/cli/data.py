@@ -15,7 +15,9 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output folder (data/, dropped/, quarantine/, reports/)")
     p.add_argument("--stages", help="comma-separated: run only these stages of the policy")
     p.add_argument("--workers", type=positive_int, help="worker processes (default: policy, else all cores)")
-    p.add_argument("--engine", default="local", help="execution engine (default: local)")
+    from fmaudit.pipeline.engines import ENGINES
+
+    p.add_argument("--engine", default="local", choices=ENGINES.names(), help="execution engine (default: local)")
     p.add_argument("--address", help="Ray cluster address (with --engine ray)")
     p.add_argument("--truth", help="ground-truth file of a demo corpus, for precision/recall in reports")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -68,6 +70,7 @@ def cmd_filter(args) -> int:
     if result.skipped:
         print(f"{args.out}: job already complete; nothing to do")
     print_summary(result.summary, result.counts)
+    print(f"summary: {result.out / 'reports' / 'summary.html'}")
     return result.exit_code
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Iterator
@@ -38,6 +39,10 @@ def data_folder(path: str | os.PathLike) -> Path:
         path = path / "data"
     if not path.is_dir():
         raise InputError(f"{path}: no such data folder")
+    if not (path.parent / ".fmaudit" / "job.json").is_file() or path.name != "data":
+        logging.getLogger("fmaudit.core").warning(
+            "%s is not the output of `fmaudit filter` (no .fmaudit/job.json beside it): its documents were not "
+            "anonymized, filtered or audited by a policy, and the run's lineage will not name their reports", path)
     return path
 
 

@@ -9,6 +9,7 @@ report with the accounting identity, and ``reports/summary.json``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -32,6 +33,9 @@ from fmaudit.reports.envelope import make_report, new_run_id, now_iso, write_jso
 from fmaudit.stages import get_stage
 from fmaudit.reports.content import Check, ReportContext, StageReport
 from fmaudit.stats import StageStats
+
+
+log = logging.getLogger("fmaudit.pipeline")
 
 
 @dataclass
@@ -183,11 +187,19 @@ def _run_pass(job: FilterJob, mode: str, is_done: Callable[[int], bool], globals
             decisions = shard_decisions(job.layout.out, list(globals_), index) if globals_ else {}
             yield ShardTask(index, records, decisions)
 
+    log.info("%s pass: %d input files (%.1f MB), stages %s, %d workers on the %s engine, into %s", mode,
+             len(job.files), sum(i["bytes"] for i in job.input_info) / 1e6, ", ".join(s.name for s in job.specs),
+             job.workers, job.engine, job.layout.out)
+    t0 = time.perf_counter()
     for result in make_engine(job.engine, job.workers, **job.engine_options).run(job.processor_spec(mode), tasks()):
         bar.update(result.records)
         state.processed += result.records
         if job.clock is not None:
             job.clock.tick(time.perf_counter())
+        log.info("shard %05d committed: %d records (%.1f s into the pass)", result.index, result.records,
+                 time.perf_counter() - t0)
+    if state.resumed:
+        log.info("%d shards were already committed by an earlier run (resumed)", state.resumed)
     bar.close()
     check_read_hashes({i["path"]: i["sha256"] for i in job.input_info}, read_hashes)
     return state
@@ -207,6 +219,7 @@ def _finish(job: FilterJob, state: PassState, wall: float) -> FilterResult:
                                      "engine": job.engine, "decide_s": job.decide_s,
                                      "docs_per_s_this_run": state.processed / wall if wall else None},
                                     layout.reports, job.skipped_inputs)
+    write_dataset_card(layout.out, policy)
     write_manifest(layout)
     summary = write_summary(layout.reports, run_id)
     render_html(layout.reports)
@@ -214,6 +227,27 @@ def _finish(job: FilterJob, state: PassState, wall: float) -> FilterResult:
     remove_global_scratch(layout.out, job.global_stages)  # signatures and pending shards: done with
     sign_run(layout.out)
     return FilterResult(layout.out, summary, counts)
+
+
+def write_dataset_card(out: Path, policy: Policy) -> None:
+    """``OUT/README.md``, a Hugging Face dataset card whose ``configs:`` make ``datasets.load_dataset(OUT)`` load
+    ``data/`` as the train split (and nothing else of the folder: dropped/, quarantine/, side outputs)."""
+    suffix = "jsonl.gz" if policy.pipeline.gzip_output else "jsonl"
+    tmp = out / "README.md.tmp"
+    tmp.write_text(f"""---
+configs:
+- config_name: default
+  data_files:
+  - split: train
+    path: data/*.{suffix}
+---
+# {policy.name}: filtered corpus
+
+Written by `fmaudit filter` with the policy `{policy.name}` (sha256 `{policy.sha256}`). `data/` holds the kept
+documents (`id`, `text`, `meta`); the checks, counts and samples of every stage are in `reports/summary.html`
+and `reports/*.json`. `dropped/`, `held/`, `quarantine/` and side outputs are not part of the dataset.
+""", encoding="utf-8")
+    os.replace(tmp, out / "README.md")
 
 
 INPUTS_CACHE = "inputs.json"
