@@ -29,6 +29,7 @@ AREAS: Registry = Registry("CLI area", group="fmaudit.cli", builtins={
     "report": "fmaudit.cli.report",
     "tune": "fmaudit.cli.tune",
     "explain": "fmaudit.cli.explain",
+    "remedy": "fmaudit.cli.remedy",
 })
 
 

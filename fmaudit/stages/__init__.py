@@ -16,6 +16,7 @@ __all__ = ["Check", "Filter", "ReportContext", "Resources", "Stage", "StageRepor
 
 STAGES: Registry[type[Stage]] = Registry("stage", group="fmaudit.stages", builtins={
     "noop": "fmaudit.stages.noop",
+    "drop_ids": "fmaudit.stages.drop_ids",
     "min_length": "fmaudit.stages.min_length",
     "cda": "fmaudit.stages.cda",
     "pii": "fmaudit.stages.pii",
