@@ -18,6 +18,7 @@ import yaml
 from tests.conftest import run_cli
 
 pytest.importorskip("kronfluence")
+pytestmark = pytest.mark.slow  # two tiny trainings, an EK-FAC fit and three audits: minutes on 2 cores
 
 OCCUPATIONS = ("nurse doctor pilot teacher farmer lawyer baker judge chef clerk guard miner tailor singer writer "
                "driver banker dancer artist worker").split()
@@ -63,7 +64,7 @@ def traced(tmp_path_factory):
                   "warmup_steps": 10, "eval_interval": 160, "log_interval": 40, "checkpoint_interval": 160,
                   "holdout_fraction": 0.05, "seed": 0, "cpu_threads": 1, "max_heldout_loss_ratio": 2.0},
         "audits": {"bias.pairs": {"data": str(root / "pairs.csv"),
-                                  "checks": {"pct_stereotype": {"threshold": 0.75}}}}}))
+                                  "checks": {"pct_stereotype": {"threshold": 0.75}, "ties": {"threshold": 1.0}}}}}))
     assert run_cli("filter", root / "corpus", "--policy", policy, "--out", root / "job", "--workers", "1",
                    "--no-progress") == 0
     assert run_cli("tokenizer", "train", "--data", root / "job", "--vocab-size", 300, "--out", root / "tok") == 0
