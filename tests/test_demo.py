@@ -37,7 +37,8 @@ def test_quick_demo(quick_demo):
     summary = json.loads((out / "filtered" / "reports" / "summary.json").read_text())
     assert summary["passed"]
     combined = json.loads((out / "summary.json").read_text())  # every step's checks in one place
-    assert {"pipeline", "train", "bias.pairs", "perplexity"} <= set(combined["reports"]) and combined["passed"]
+    assert {"pipeline", "train", "bias.pairs", "perplexity", "fairness"} <= set(combined["reports"]) and combined["passed"]
+    assert "demographic_parity_difference" in printed  # the adapt step's trade-off table
     assert len(combined["checks"]) > len(summary["checks"])
     assert "train_loss.png" in (out / "summary.html").read_text()
     assert f"report: {out / 'report.html'}" in printed and (out / "MANIFEST.json").is_file()

@@ -17,6 +17,7 @@ STEPS: Registry[Callable] = Registry("demo step", group="fmaudit.demo_steps", bu
     "filter": "fmaudit.demo.run:filter_step",
     "train": "fmaudit.demo.train_step:train_step",
     "audit": "fmaudit.demo.audit_step:audit_step",
+    "adapt": "fmaudit.demo.adapt_step:adapt_step",
 })
 
 

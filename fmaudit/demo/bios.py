@@ -50,11 +50,11 @@ def make_bio(rng: random.Random) -> dict:
     P, p, p2 = PRONOUNS[gender]
     fill = lambda s: s.format(P=P, p=p, p2=p2, city=rng.choice(CITIES))  # noqa: E731
     age = rng.randint(*AGES[age_band])
-    parts = [f"{P} is {age} years old and works in {rng.choice(CITIES)}."]
+    rest = [fill(s) for s in rng.sample(GENERIC, k=rng.choice((1, 2)))]
     if rng.random() >= AMBIGUOUS:
-        parts += [fill(s) for s in rng.sample(WORK[occupation], k=rng.choice((1, 2)))]
-    parts += [fill(s) for s in rng.sample(GENERIC, k=rng.choice((1, 2)))]
-    rng.shuffle(parts[1:])
+        rest += [fill(s) for s in rng.sample(WORK[occupation], k=rng.choice((1, 2)))]
+    rng.shuffle(rest)
+    parts = [f"{P} is {age} years old and works in {rng.choice(CITIES)}.", *rest]
     return {"text": " ".join(parts), "occupation": occupation, "gender": gender, "age_band": age_band}
 
 

@@ -12,6 +12,9 @@
 - ``{"kind": "malformed", "source", "line", "error_kind"}``: a record that must be quarantined;
 - ``{"kind": "duplicate", "id", "of", "how"}``: repeated text (:mod:`fmaudit.demo.repeats`).
 
+It also writes ``out/task/bios.csv``, the downstream task of the adapt step (:mod:`fmaudit.demo.bios`:
+occupation from short biographies, with a planted gender disparity).
+
 The same seed gives byte-identical files.
 """
 
@@ -26,6 +29,7 @@ from faker import Faker
 
 from fmaudit.demo import text as T
 from fmaudit.demo.repeats import plant_repeats
+from fmaudit.demo.bios import write_bios_task
 
 PII_TEMPLATES = {
     "PERSON": ["Our thanks go to {v} for the photographs.", "The interview was conducted by {v} last spring.",
@@ -151,7 +155,7 @@ def _malformed(first_id: str) -> list[tuple[bytes, str]]:
     ]
 
 
-def generate_corpus(out: str | Path, docs: int = 2000, seed: int = 0) -> dict:
+def generate_corpus(out: str | Path, docs: int = 2000, seed: int = 0, task_rows: int = 1200) -> dict:
     """Write the demo corpus and its ground truth under ``out``; returns paths and counts."""
     out = Path(out)
     rng = random.Random(seed)
@@ -190,7 +194,8 @@ def generate_corpus(out: str | Path, docs: int = 2000, seed: int = 0) -> dict:
         for lineno, line in enumerate(chunk, 1):
             if line in bad_set:
                 truth.append({"kind": "malformed", "source": path.relative_to(out).as_posix(), "line": lineno, "error_kind": bad_set[line]})
+    task = write_bios_task(out / "task" / "bios.csv", rows=task_rows, seed=seed)  # downstream task of the adapt step
     truth_path = out / "truth.jsonl"
     truth_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in truth), encoding="utf-8")
     return {"corpus": out / "corpus", "truth": truth_path, "documents": docs + len(repeats), "repeats": len(repeats),
-            "malformed": len(bad)}
+            "malformed": len(bad), "task": task}

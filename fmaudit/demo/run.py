@@ -49,7 +49,7 @@ def corpus_step(ctx: DemoContext) -> None:
     from fmaudit.demo.corpus import generate_corpus
 
     docs = 300 if ctx.quick else 2000
-    info = generate_corpus(ctx.out, docs=docs, seed=ctx.seed)
+    info = generate_corpus(ctx.out, docs=docs, seed=ctx.seed, task_rows=600 if ctx.quick else 1200)
     ctx.notes.append(f"corpus: {info['documents']} documents + {info['malformed']} malformed records -> {ctx.corpus_dir}")
 
 
