@@ -73,7 +73,7 @@ def test_constrained_models_halve_the_demographic_parity_difference(bios, tmp_pa
     # a DP difference of ~0.25 to ~0.8 between neighbouring grid points, so it only narrows the gap
     assert dp("gridsearch_demographic_parity") < dp("unconstrained")
     m = result.report["metrics"]
-    assert result.chosen in constrained and result.passed
+    assert result.chosen != "unconstrained" and result.passed and models[result.chosen]["qualifies"]
     assert m["accuracy_cost"] == pytest.approx(base["accuracy"] - models[result.chosen]["accuracy"])
     assert m["accuracy_cost"] > 0  # fairness costs accuracy on a task whose labels carry the disparity
     report = json.loads((tmp_path / "out" / "reports" / "fairness.json").read_text())
@@ -88,7 +88,7 @@ def test_constrained_models_halve_the_demographic_parity_difference(bios, tmp_pa
     assert lo <= dp("unconstrained") <= hi
     assert (tmp_path / "out" / "reports" / "fairness_front.png").stat().st_size > 1000
     meta = json.loads((tmp_path / "out" / "model.json").read_text())
-    from fmaudit.tune.adapt.features import checkpoint_sha256
+    from fmaudit.core.checkpoint import checkpoint_sha256
 
     assert meta["checkpoint_sha256"] == checkpoint_sha256(bios["ckpt"]) and meta["model"] == result.chosen
 
@@ -116,10 +116,17 @@ def test_predict_entry_point_reproduces_the_test_accuracy(bios, tmp_path, capsys
 
 
 def test_threshold_optimizer_artefact_needs_the_sensitive_column(bios, tmp_path, capsys):
-    from fmaudit.tune.adapt.stage import run_adapt
+    """Through the registered model stage: StageOutput, lineage; the artefact needs the sensitive column."""
+    from fmaudit.core.checkpoint import checkpoint_sha256
+    from fmaudit.tune import MODEL_STAGES
 
-    s = settings(bios, methods=["unconstrained", "threshold_optimizer"])
-    assert run_adapt(bios["ckpt"], s, bios["task"], tmp_path / "out").chosen == "threshold_demographic_parity"
+    s = settings(bios, methods=["unconstrained", "threshold_optimizer"], task=str(bios["task"]))
+    stage = MODEL_STAGES.get("adapt")(s)
+    output = stage.run(bios["ckpt"], tmp_path / "out")
+    assert stage.result_.chosen == "threshold_demographic_parity" and not output.failed_checks
+    assert output.artefact == tmp_path / "out" / "model.joblib" and output.artefact.is_file()
+    assert output.report["lineage"][0] == {"role": "input_checkpoint", "path": str(bios["ckpt"]),
+                                           "sha256": checkpoint_sha256(bios["ckpt"])}
     text_only = tmp_path / "text.csv"
     text_only.write_text("text\nShe is 30 years old and works in Cork.\n")
     assert run_cli("adapt", "predict", tmp_path / "out", text_only) == 2
@@ -171,10 +178,11 @@ def test_small_groups_are_warned_about(bios, tmp_path):
 
 def test_check_fails_when_the_bound_is_unreachable(bios, tmp_path, capsys):
     section = {"columns": COLUMNS, "positive_label": "engineer", "methods": ["unconstrained"], "bootstrap": 20,
-               "cpu_threads": 1, "features": {"cache_dir": str(bios["cache"])}, "bound": {"max": 0.05}}
+               "cpu_threads": 1, "features": {"cache_dir": str(bios["cache"])}, "bound": {"max": 0.05},
+               "task": str(bios["task"])}  # the task named in the policy, no --task
     policy = write_policy(tmp_path / "p.yaml", section)
     out = tmp_path / "out"
-    assert run_cli("adapt", bios["ckpt"], "--policy", policy, "--task", bios["task"], "--out", out) == 1
+    assert run_cli("adapt", bios["ckpt"], "--policy", policy, "--out", out) == 1
     assert "no model has demographic_parity_difference <= 0.05" in capsys.readouterr().out
     assert not (out / "model.joblib").exists()
     report = json.loads((out / "reports" / "fairness.json").read_text())
@@ -230,6 +238,9 @@ def test_policy_errors_exit_2(bios, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "bad.yaml:" in err and "tune.adapt.constraints" in err
     assert run_cli("adapt", bios["ckpt"], "--task", bios["task"]) == 2  # usage: --policy and --out missing
+    no_task = write_policy(tmp_path / "nt.yaml", {"columns": COLUMNS})
+    assert run_cli("adapt", bios["ckpt"], "--policy", no_task, "--out", tmp_path / "o") == 2
+    assert "needs a task table" in capsys.readouterr().err
 
 
 def test_features_are_cached_and_batching_changes_nothing(bios, tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fmaudit.errors import EXIT_CHECK_FAILED, EXIT_OK, UsageError
 
-USAGE = "fmaudit adapt CKPT --policy P --task FILE --out DIR  |  fmaudit adapt predict DIR FILE [--out FILE]"
+USAGE = "fmaudit adapt CKPT --policy P [--task FILE] --out DIR  |  fmaudit adapt predict DIR FILE [--out FILE]"
 
 
 def register(sub) -> None:
@@ -17,7 +17,9 @@ def register(sub) -> None:
     p.add_argument("args", nargs="+", metavar="CKPT | predict DIR FILE",
                    help="a checkpoint folder; or `predict`, an adapt output folder and a table to label")
     p.add_argument("--policy", help="policy YAML with a tune: {adapt: ...} section")
-    p.add_argument("--task", help="task table (CSV, JSONL or Parquet): text, label, sensitive features")
+    p.add_argument("--task", help="task table (CSV, JSONL or Parquet): text, label, sensitive features "
+                                  "(default: the policy's tune.adapt.task)")
+    p.add_argument("--device", help="torch device for the features (default: cpu)")
     p.add_argument("--out", help="adapt: output folder (model, reports/); predict: JSONL file (default: stdout)")
     p.set_defaults(func=cmd_adapt)
 
@@ -27,13 +29,15 @@ def cmd_adapt(args) -> int:
         if len(args.args) != 3 or args.policy or args.task:
             raise UsageError(f"usage: {USAGE}")
         return _predict(Path(args.args[1]), Path(args.args[2]), args.out)
-    if len(args.args) != 1 or not (args.policy and args.task and args.out):
+    if len(args.args) != 1 or not (args.policy and args.out):
         raise UsageError(f"usage: {USAGE}")
     from fmaudit.tune import MODEL_STAGES
     from fmaudit.tune.adapt.policy import adapt_settings
 
     policy, settings = adapt_settings(args.policy)
-    result = MODEL_STAGES.get("adapt")(settings).run(args.args[0], args.task, args.out, policy=policy)
+    stage = MODEL_STAGES.get("adapt")(settings.model_copy(update={"task": args.task} if args.task else {}))
+    stage.run(Path(args.args[0]), Path(args.out), policy=policy, device=args.device)
+    result = stage.result_
     print(result.table)
     m = result.report["metrics"]
     metric = settings.bound.metric

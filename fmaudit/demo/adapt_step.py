@@ -25,7 +25,9 @@ def adapt_step(ctx) -> None:
         settings = settings.model_copy(update={"bootstrap": min(settings.bootstrap, 100),
                                                "constraints": settings.constraints[:1]})
     out = ctx.out / "adapt"
-    result = AdaptStage(settings).run(model_dir, task, out, policy=policy)
+    stage = AdaptStage(settings.model_copy(update={"task": str(task)}))
+    stage.run(model_dir, out, policy=policy)
+    result = stage.result_
     m = result.report["metrics"]
     metric = settings.bound.metric
     ctx.notes.append(f"adapt: {m['rows']} biographies ({task.name}), {m['models']} models on the demo model's "

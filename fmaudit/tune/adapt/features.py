@@ -3,7 +3,7 @@
 A text's feature vector is the mean (or the last real token) of one layer's hidden states over its real
 tokens. Texts are sorted by length and right-padded per batch (a causal model's real tokens never attend to
 the padding on their right, so a batch gives the same vectors as one text at a time). The cache folder is keyed
-by the checkpoint's sha256 and the extraction settings; in it each vector is stored under its text's sha256,
+by the checkpoint's sha256 (:func:`fmaudit.core.checkpoint.checkpoint_sha256`) and the extraction settings; in it each vector is stored under its text's sha256,
 so a second run (or another task sharing texts) computes only the texts it has not seen.
 """
 
@@ -18,12 +18,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from fmaudit.corpus import sha256_file
+from fmaudit.core.checkpoint import checkpoint_sha256
 from fmaudit.tune.adapt.settings import FeatureSettings
-
-# Files of a checkpoint folder that decide its features (weights, config, tokenizer).
-IDENTITY_FILES = ("config.json", "model.safetensors", "model.safetensors.index.json", "tokenizer.json",
-                  "tokenizer_config.json", "special_tokens_map.json")
 
 
 @contextmanager
@@ -42,20 +38,6 @@ def cpu_threads(n: Optional[int]):
             yield
     finally:
         torch.set_num_threads(before)
-
-
-def checkpoint_files(path: str | os.PathLike) -> list[Path]:
-    path = Path(path)
-    files = [path / f for f in IDENTITY_FILES if (path / f).is_file()]
-    return files + sorted(path.glob("model-*.safetensors"))
-
-
-def checkpoint_sha256(path: str | os.PathLike) -> str:
-    """One sha256 over the checkpoint's weights, config and tokenizer (name and sha256 of each, in order)."""
-    h = hashlib.sha256()
-    for f in checkpoint_files(path):
-        h.update(f"{f.name}\0{sha256_file(f)}\n".encode())
-    return h.hexdigest()
 
 
 def text_sha256(text: str) -> str:
@@ -132,7 +114,8 @@ def pooled_states(model, ids: list[list[int]], settings: FeatureSettings, pad_id
 
 
 def extract_features(checkpoint: str | os.PathLike, texts: Sequence[str], settings: FeatureSettings,
-                     cache_root: Optional[str | os.PathLike] = None, model=None, tokenizer=None) -> tuple[np.ndarray, dict]:
+                     cache_root: Optional[str | os.PathLike] = None, model=None, tokenizer=None,
+                     device=None) -> tuple[np.ndarray, dict]:
     """(n, hidden) float64 features of ``texts`` and a summary (cache hits, texts computed, checkpoint sha256).
 
     The model is loaded (safely, :func:`fmaudit.core.checkpoint.load_checkpoint`) only when some text is not
@@ -148,7 +131,7 @@ def extract_features(checkpoint: str | os.PathLike, texts: Sequence[str], settin
         if model is None:
             from fmaudit.core.checkpoint import load_checkpoint
 
-            model, tokenizer = load_checkpoint(checkpoint)
+            model, tokenizer = load_checkpoint(checkpoint, device=device)
         from fmaudit.core.evaluate import _pad_id
 
         ids = encode(tokenizer, [texts[i] for _, i in missing], settings.max_length)

@@ -18,7 +18,8 @@ def predict_rows(folder: str | os.PathLike, table: str | os.PathLike) -> Iterato
     checkpoint would silently mean something else to the classifier.
     """
     from fmaudit.tune.adapt.artefact import load_artefact
-    from fmaudit.tune.adapt.features import checkpoint_sha256, cpu_threads, extract_features
+    from fmaudit.core.checkpoint import checkpoint_sha256
+    from fmaudit.tune.adapt.features import cpu_threads, extract_features
     from fmaudit.tune.adapt.task import read_table
 
     model, meta = load_artefact(folder)

@@ -17,6 +17,7 @@ from typing import Literal, Optional
 from pydantic import Field, field_validator
 
 from fmaudit.settings import Strict
+from fmaudit.tune.base import ModelStageSettings
 
 # Constraint names the policy may use -> fairlearn.reductions class names.
 REDUCTION_CONSTRAINTS = {
@@ -73,14 +74,17 @@ class AdversarialSettings(Strict):
     alpha: float = Field(10.0, ge=0, description="Weight of the adversary's loss (the fairness pressure; 10 cut the demo task's demographic-parity difference by 70%, 1 by 20%).")
 
 
-class AdaptSettings(Strict):
+class AdaptSettings(ModelStageSettings):
     """Adapt a checkpoint to a labelled binary task under fairness constraints; choose a model within a bound."""
 
     columns: Columns
+    task: Optional[str] = Field(None, description="The task table (CSV, JSONL or Parquet); `fmaudit adapt --task` "
+                                                  "overrides it.")
     positive_label: Optional[str] = Field(
         None, description="Label value counted as positive (compared as text); null: the larger of the two values.")
     test_fraction: float = Field(0.3, gt=0, lt=1, description="Share of rows held out to measure the models.")
-    seed: int = Field(0, description="Seed of the split, the estimators, randomized predictions and the bootstrap.")
+    seed: int = Field(0, ge=0, description="Seed of the split, the estimators, randomized predictions and the "
+                                           "bootstrap.")
     methods: list[Literal[METHODS]] = Field(  # type: ignore[valid-type]
         list(METHODS), min_length=1, description="Methods fitted side by side (the unconstrained one is always in).")
     constraints: list[Literal[tuple(REDUCTION_CONSTRAINTS)]] = Field(  # type: ignore[valid-type]

@@ -20,6 +20,7 @@ from typing import Optional
 import numpy as np
 
 from fmaudit.tune.adapt.settings import AdaptSettings
+from fmaudit.tune.base import ModelStage, StageOutput
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +75,10 @@ def fit_and_measure(candidates: dict, X_train, X_test, y_train, y_test, A_train,
 
 
 def run_adapt(checkpoint: str | os.PathLike, settings: AdaptSettings, task_path: str | os.PathLike,
-              out: str | os.PathLike, policy=None, candidates: Optional[dict] = None) -> AdaptResult:
+              out: str | os.PathLike, policy=None, candidates: Optional[dict] = None,
+              device: Optional[str] = None) -> AdaptResult:
     """Run the stage; ``candidates`` (name -> FairClassifier) replaces the policy's methods if given (the
-    unconstrained baseline is added when missing)."""
+    unconstrained baseline is added when missing); ``device``: where the checkpoint computes features."""
     from sklearn.preprocessing import StandardScaler
 
     from fmaudit.core.checkpoint import check_checkpoint
@@ -98,7 +100,7 @@ def run_adapt(checkpoint: str | os.PathLike, settings: AdaptSettings, task_path:
     timings = {}
     with cpu_threads(settings.cpu_threads):
         X, feat = extract_features(checkpoint, task.texts, settings.features,
-                                   cache_root=settings.features.cache_dir or out / "feature_cache")
+                                   cache_root=settings.features.cache_dir or out / "feature_cache", device=device)
     timings["features_s"] = round(time.perf_counter() - t0, 3)
     scaler = StandardScaler().fit(X[split.train])
     Xtr, Xte = scaler.transform(X[split.train]), scaler.transform(X[split.test])
@@ -171,7 +173,7 @@ def run_adapt(checkpoint: str | os.PathLike, settings: AdaptSettings, task_path:
                          section=settings.model_dump(mode="json", exclude_defaults=True),
                          inputs=[{"path": str(task_path), "sha256": task_sha},
                                  {"path": str(checkpoint), "sha256": feat["checkpoint_sha256"]}],
-                         lineage=[{"role": "checkpoint", "path": str(checkpoint), "sha256": feat["checkpoint_sha256"]},
+                         lineage=[{"role": "input_checkpoint", "path": str(checkpoint), "sha256": feat["checkpoint_sha256"]},
                                   {"role": "task", "path": str(task_path), "sha256": task_sha}],
                          metrics=metrics, checks=R.checks(models, chosen, metric, bound, notes), details=details,
                          plots=[R.PLOT], timings=timings)
@@ -191,20 +193,28 @@ def _versions() -> dict:
     return out
 
 
-class AdaptStage:
-    """The ``adapt`` model stage: checkpoint + labelled task -> chosen fairness-constrained classifier and
-    ``reports/fairness.json``. Configured by the policy's ``tune: {adapt: {...}}`` section."""
+class AdaptStage(ModelStage):
+    """The ``adapt`` model stage: checkpoint + labelled task -> the chosen fairness-constrained classifier
+    (``OUT/model.joblib``) and ``OUT/reports/fairness.json``. Configured by the policy's ``tune: {adapt: ...}``.
+
+    Nothing is trained in the checkpoint, so ``stop_after`` has no effect; a run again into the same ``out``
+    reuses the feature cache and fits again (seconds), with the same figures (every seed is a setting).
+    """
 
     name = "adapt"
-    kind = "model stage"
     Settings = AdaptSettings
     requires = {"fairlearn": "fairness"}
+    description = "fairness-constrained classifiers on a checkpoint's pooled hidden states (fairlearn)"
 
-    def __init__(self, settings: AdaptSettings) -> None:
-        self.settings = settings
+    def run(self, checkpoint: Path, out: Path, *, policy=None, stop_after: Optional[int] = None,
+            progress: bool = True, device: Optional[str] = None) -> StageOutput:
+        from fmaudit.errors import UsageError
+        from fmaudit.tune.adapt.artefact import MODEL_FILE
 
-    def run(self, checkpoint, task, out, policy=None) -> AdaptResult:
-        from fmaudit.registry import check_requires
-
-        check_requires(self)
-        return run_adapt(checkpoint, self.settings, task, out, policy=policy)
+        if self.settings.task is None:
+            raise UsageError("the adapt stage needs a task table: `--task FILE` or tune.adapt.task in the policy")
+        self.preflight(Path(checkpoint))
+        result = run_adapt(checkpoint, self.settings, self.settings.task, out, policy=policy, device=device)
+        artefact = Path(out) / MODEL_FILE if result.chosen else None
+        self.result_ = result
+        return StageOutput(Path(out), artefact=artefact, report=result.report)
