@@ -241,6 +241,9 @@ def test_policy_errors_exit_2(bios, tmp_path, capsys):
     no_task = write_policy(tmp_path / "nt.yaml", {"columns": COLUMNS})
     assert run_cli("adapt", bios["ckpt"], "--policy", no_task, "--out", tmp_path / "o") == 2
     assert "needs a task table" in capsys.readouterr().err
+    # the generic `fmaudit tune NAME` runs it too; without a policy it says what is missing (exit 2, not a crash)
+    assert run_cli("tune", "adapt", bios["ckpt"], "--out", tmp_path / "o") == 2
+    assert "needs a task table" in capsys.readouterr().err
 
 
 def test_features_are_cached_and_batching_changes_nothing(bios, tmp_path):

@@ -77,7 +77,7 @@ class AdversarialSettings(Strict):
 class AdaptSettings(ModelStageSettings):
     """Adapt a checkpoint to a labelled binary task under fairness constraints; choose a model within a bound."""
 
-    columns: Columns
+    columns: Optional[Columns] = Field(None, description="The task's columns (required to run the stage).")
     task: Optional[str] = Field(None, description="The task table (CSV, JSONL or Parquet); `fmaudit adapt --task` "
                                                   "overrides it.")
     positive_label: Optional[str] = Field(
@@ -110,7 +110,9 @@ class AdaptSettings(ModelStageSettings):
 
     @field_validator("columns")
     @classmethod
-    def _distinct(cls, v: Columns) -> Columns:
+    def _distinct(cls, v: Optional[Columns]) -> Optional[Columns]:
+        if v is None:
+            return v
         names = [v.text, v.label, *v.sensitive]
         if len(set(names)) != len(names):
             raise ValueError(f"text, label and sensitive columns must be distinct (got {names})")

@@ -213,6 +213,9 @@ class AdaptStage(ModelStage):
 
         if self.settings.task is None:
             raise UsageError("the adapt stage needs a task table: `--task FILE` or tune.adapt.task in the policy")
+        if self.settings.columns is None:
+            raise UsageError("the adapt stage needs the task's columns: tune.adapt.columns in the policy, e.g. "
+                             "{text: text, label: label, sensitive: [gender]}")
         self.preflight(Path(checkpoint))
         result = run_adapt(checkpoint, self.settings, self.settings.task, out, policy=policy, device=device)
         artefact = Path(out) / MODEL_FILE if result.chosen else None
