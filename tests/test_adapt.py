@@ -279,3 +279,18 @@ def test_user_estimator_drops_in(bios, tmp_path):
                  bound={"max": 1.0})
     result = run_adapt(bios["ckpt"], s, bios["task"], tmp_path / "b")
     assert set(result.models) == {"unconstrained", "gridsearch_demographic_parity"}
+
+
+def test_same_inputs_give_the_same_artefact_bytes(bios, tmp_path):
+    """The adversarial classifier is saved without the memory addresses plain tensor pickles embed; reloaded, it
+    predicts."""
+    from fmaudit.tune.adapt.predict import predict_rows
+    from fmaudit.tune.adapt.stage import run_adapt
+
+    s = settings(bios, methods=["unconstrained", "adversarial"], bootstrap=0)
+    chosen = {run_adapt(bios["ckpt"], s, bios["task"], tmp_path / d).chosen for d in ("a", "b")}
+    assert chosen == {"adversarial_demographic_parity"}
+    for name in ("model.joblib", "model.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    labels = {r["prediction"] for r in predict_rows(tmp_path / "a", bios["task"])}
+    assert labels == {"engineer", "teacher"}

@@ -125,9 +125,42 @@ def build_candidates(settings: AdaptSettings) -> dict[str, FairClassifier]:
 
 
 class PicklableAdversarialClassifier(AdversarialFairnessClassifier):
-    """fairlearn's AdversarialFairnessClassifier whose fitted networks can be saved: fairlearn builds them from a
-    layer list as instances of a class local to a function, which pickle cannot name; after ``fit`` they are
-    replaced by a ``torch.nn.Sequential`` of the same layers (same parameters, same forward)."""
+    """fairlearn's AdversarialFairnessClassifier whose fitted networks can be saved, byte for byte the same for
+    the same fit: fairlearn builds them from a layer list as instances of a class local to a function, which
+    pickle cannot name, so after ``fit`` they are replaced by a ``torch.nn.Sequential`` of the same layers (same
+    parameters, same forward); and a pickled torch tensor embeds its memory address, so the networks are pickled
+    as ``torch.save`` bytes. The optimizers (only ``warm_start`` would use them) are not saved."""
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        engine = state.get("backendEngine_")
+        if engine is not None:
+            import copy
+            import io
+
+            import torch
+
+            engine = copy.copy(engine)
+            for attr in ("predictor_model", "adversary_model"):
+                buf = io.BytesIO()
+                torch.save(getattr(engine, attr), buf)
+                setattr(engine, attr, _TorchBytes(buf.getvalue()))
+            engine.predictor_optimizer = engine.adversary_optimizer = None
+            state["backendEngine_"] = engine
+        return state
+
+    def __setstate__(self, state):
+        engine = state.get("backendEngine_")
+        if engine is not None:
+            import io
+
+            import torch
+
+            for attr in ("predictor_model", "adversary_model"):
+                blob = getattr(engine, attr)
+                if isinstance(blob, _TorchBytes):  # written by fmaudit: a whole module, hence weights_only=False
+                    setattr(engine, attr, torch.load(io.BytesIO(blob.data), weights_only=False))
+        self.__dict__.update(state)
 
     def fit(self, X, y, *, sensitive_features=None):
         import torch
@@ -139,6 +172,13 @@ class PicklableAdversarialClassifier(AdversarialFairnessClassifier):
             if hasattr(net, "layers_"):
                 setattr(engine, attr, torch.nn.Sequential(*net.layers_))
         return self
+
+
+class _TorchBytes:
+    """A torch module saved with ``torch.save`` (inside the pickled adversarial classifier)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
 
 
 def adversarial(settings: AdaptSettings, constraint: str):

@@ -5,7 +5,9 @@ Groups are intersectional when there are several sensitive features (``female & 
 of each feature are reported too. A disparity is the largest minus the smallest group rate, as fairlearn's
 ``demographic_parity_difference`` and ``equalized_odds_difference`` compute it. Confidence intervals resample
 the test rows (``n_boot`` times, seeded) and recompute every figure from per-group counts with numpy, which
-gives the same point values as MetricFrame at a fraction of the cost of a bootstrapped MetricFrame.
+gives the same point values as MetricFrame at a fraction of the cost of a bootstrapped MetricFrame. A
+largest-minus-smallest figure is biased upward under resampling (noise widens the spread), so its interval can
+lie above the point estimate when groups are small.
 """
 
 from __future__ import annotations

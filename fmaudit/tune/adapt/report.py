@@ -49,8 +49,9 @@ def plot_front(models: dict, front: list[str], metric: str, bound: float, chosen
         x, y = m["disparities"][metric], m["accuracy"]
         xerr = m.get("disparities_ci", {}).get(metric)
         yerr = m.get("accuracy_ci")
-        ax.errorbar([x], [y], xerr=[[x - xerr[0]], [xerr[1] - x]] if xerr else None,
-                    yerr=[[y - yerr[0]], [yerr[1] - y]] if yerr else None, fmt="o",
+        # a percentile interval of a max-minus-min disparity need not hold its point estimate: clip at the point
+        ax.errorbar([x], [y], xerr=[[max(x - xerr[0], 0)], [max(xerr[1] - x, 0)]] if xerr else None,
+                    yerr=[[max(y - yerr[0], 0)], [max(yerr[1] - y, 0)]] if yerr else None, fmt="o",
                     color="#c44e52" if name == chosen else "#4c72b0", alpha=0.8, capsize=2)
         ax.annotate(name, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
     pts = sorted((models[n]["disparities"][metric], models[n]["accuracy"]) for n in front)
