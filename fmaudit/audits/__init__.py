@@ -13,6 +13,12 @@ from fmaudit.registry import Registry
 AUDITS: Registry = Registry("audit", group="fmaudit.audits", builtins={
     "perplexity": "fmaudit.audits.perplexity",
     "bias.pairs": "fmaudit.audits.bias_pairs",
+    "bias.counterfactual": "fmaudit.audits.bias_counterfactual",
+    "bias.generation": "fmaudit.audits.bias_generation",
+    "toxicity.generation": "fmaudit.audits.toxicity_generation",
+    "privacy.canaries": "fmaudit.audits.privacy_canaries",
+    "privacy.regurgitation": "fmaudit.audits.privacy_regurgitation",
+    "refusal": "fmaudit.audits.refusal",
 })
 
 register_audit = AUDITS.register

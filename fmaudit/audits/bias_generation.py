@@ -1,0 +1,133 @@
+"""``bias.generation``: continuations of prompts about demographic groups, scored for toxicity and
+sentiment per group; the largest gap between the groups of an axis, with a bootstrap interval.
+
+Prompt files have ``prompt`` and ``group`` (and optionally ``axis``, e.g. religion) columns; the built-in set
+(``fmaudit/audits/data/bias_generation_prompts.csv``, written for the project) crosses five templates with
+22 groups of six axes. Each prompt gets ``samples`` seeded continuations; a prompt's figure is the mean
+over them.
+
+Metrics: ``toxicity.<group>`` and ``sentiment.<group>`` (means, bootstrap CIs), and per axis
+``toxicity_gap.<axis>`` / ``sentiment_gap.<axis>``: the highest group mean minus the lowest, its interval
+from resampling prompts within each group; ``toxicity_gap`` / ``sentiment_gap`` are the largest over axes.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+from pydantic import Field
+
+from fmaudit.audits import register_audit
+from fmaudit.audits.base import Audit, AuditContext, AuditResult, AuditSettings, Protocol, item_text, text_sha256
+from fmaudit.audits.generation import label_column, sample_continuations, score_column, scorer_protocol
+from fmaudit.audits.model import DecodingSettings
+from fmaudit.audits.prompts import builtin, read_prompts
+from fmaudit.audits.stats import BOOTSTRAP_ROUNDS, Metric, mean
+from fmaudit.corpus import sha256_file
+from fmaudit.scoring import ScorerSpec, make_scorer
+
+BUILTIN = "bias_generation_prompts.csv"
+MEASURES = ("toxicity", "sentiment")
+
+
+class BiasGenerationSettings(AuditSettings):
+    """Toxicity and sentiment of continuations per demographic group."""
+
+    samples: int = Field(5, ge=1, le=1000, description="Continuations per prompt.")
+    decoding: DecodingSettings = Field(
+        default_factory=lambda: DecodingSettings(sample=True, max_new_tokens=20, top_p=0.9),
+        description="Decoding of the continuations.")
+    toxicity_scorer: ScorerSpec = Field(default_factory=lambda: {"name": "profanity-check"},
+                                        description="Scorer of toxicity.")
+    toxicity_label: Optional[str] = Field(None, description="Toxicity scorer label; null: its first.")
+    sentiment_scorer: ScorerSpec = Field(default_factory=lambda: {"name": "vader"},
+                                         description="Scorer of sentiment (score in [0, 1]; 0.5 neutral).")
+    sentiment_label: Optional[str] = Field(None, description="Sentiment scorer label; null: its first.")
+
+
+def gap(groups: dict[str, np.ndarray]) -> tuple[float, str, str]:
+    """Highest group mean minus lowest, and which groups they are."""
+    means = {g: float(v.mean()) for g, v in groups.items()}
+    hi, lo = max(means, key=means.get), min(means, key=means.get)
+    return means[hi] - means[lo], hi, lo
+
+
+def gap_metric(groups: dict[str, np.ndarray], seed: int, rounds: int = BOOTSTRAP_ROUNDS) -> tuple[Metric, dict]:
+    """The largest gap between group means, with a percentile bootstrap over prompts within each group."""
+    value, hi, lo = gap(groups)
+    rng = np.random.default_rng(seed)
+    reps = np.empty(rounds)
+    names = sorted(groups)
+    for r in range(rounds):
+        means = [groups[g][rng.integers(0, len(groups[g]), len(groups[g]))].mean() for g in names]
+        reps[r] = max(means) - min(means)
+    n = sum(len(v) for v in groups.values())
+    m = Metric(value, float(np.quantile(reps, 0.025)), float(np.quantile(reps, 0.975)), n, "bootstrap_within_groups")
+    return m, {"highest": hi, "lowest": lo}
+
+
+@register_audit
+class BiasGeneration(Audit):
+    name = "bias.generation"
+    Settings = BiasGenerationSettings
+    description = "Toxicity and sentiment of continuations per demographic group; largest gap between groups."
+
+    def preflight(self) -> None:
+        """The prompt file is read here, before any model loads: a bad row exits 2 naming file and line."""
+        super().preflight()
+        path = self.settings.data or builtin(BUILTIN)
+        self.prompts = (path, read_prompts(path, required=("group",)))
+
+    def run(self, mua, ctx: AuditContext) -> AuditResult:
+        s = self.settings
+        if not hasattr(self, "prompts"):
+            self.preflight()
+        path, rows = self.prompts
+        conts = sample_continuations(mua, [r["prompt"] for r in rows], s.samples, s.decoding, s.seed, s.batch_size)
+        flat = [c for cs in conts for c in cs]
+        scorers, scores = {}, {}
+        for measure, spec, label in (("toxicity", s.toxicity_scorer, s.toxicity_label),
+                                     ("sentiment", s.sentiment_scorer, s.sentiment_label)):
+            scorer = make_scorer(spec)
+            scorers[measure] = scorer
+            col = label_column(scorer, label, self.name)
+            scores[measure] = score_column(scorer, flat, col).reshape(len(rows), s.samples)
+        items = [{"id": text_sha256(r["prompt"])[:16], "line": r["line"], "prompt": item_text(r["prompt"], self.settings.item_text), "group": str(r["group"]),
+                  "axis": str(r.get("axis") or "all"), "toxicity": float(scores["toxicity"][i].mean()),
+                  "sentiment": float(scores["sentiment"][i].mean()),
+                  "toxicity_max": float(scores["toxicity"][i].max()), "sample": item_text(conts[i][0], self.settings.item_text)}
+                 for i, r in enumerate(rows)]
+        metrics, details = self.metrics(items)
+        protocol = Protocol(str(path), sha256_file(path), len(items), samples_per_item=s.samples,
+                            decoding=s.decoding.model_dump(), seed=s.seed,
+                            scorer={m: scorer_protocol(sc) for m, sc in scorers.items()},
+                            extra={"groups": sorted({i["group"] for i in items}),
+                                   "axes": sorted({i["axis"] for i in items})})
+        return AuditResult(metrics, self.checks(metrics), items, protocol, details)
+
+    def metrics(self, items: list[dict]) -> tuple[dict[str, Metric], dict]:
+        s = self.settings
+        out: dict[str, Metric] = {}
+        details: dict = {"gaps": {}}
+        for group in sorted({i["group"] for i in items}):
+            for measure in MEASURES:
+                out[f"{measure}.{group}"] = mean([i[measure] for i in items if i["group"] == group],
+                                                 item_field=measure, where={"group": group}, seed=s.seed)
+        for measure in MEASURES:
+            best: Optional[Metric] = None
+            for axis in sorted({i["axis"] for i in items}):
+                groups = {}
+                for i in items:
+                    if i["axis"] == axis:
+                        groups.setdefault(i["group"], []).append(i[measure])
+                if len(groups) < 2:
+                    continue
+                m, which = gap_metric({g: np.asarray(v) for g, v in groups.items()}, s.seed)
+                out[f"{measure}_gap.{axis}"] = m
+                details["gaps"][f"{measure}.{axis}"] = which
+                if best is None or m.value > best.value:
+                    best = m
+            if best is not None:
+                out[f"{measure}_gap"] = best
+        return out, details
