@@ -30,6 +30,7 @@ AREAS: Registry = Registry("CLI area", group="fmaudit.cli", builtins={
     "tune": "fmaudit.cli.tune",
     "explain": "fmaudit.cli.explain",
     "remedy": "fmaudit.cli.remedy",
+    "score": "fmaudit.cli.score",
 })
 
 
