@@ -1,13 +1,16 @@
 """Runner overhead: documents/s of `fmaudit filter` with a no-op stage against a plain read-and-write loop.
 
-Both read the same JSONL files and write every document back as JSONL; the runner adds validation,
+The baseline parses and writes with the same library as the runner (orjson) and skips records without
+text, in a fresh process like the runner; the same loop with the standard library's json is printed
+beside it. Rounds are interleaved and the ratio is the median of per-round ratios. Both read the same
+JSONL file and write every document back as JSONL; the runner adds validation,
 quarantine, duplicate-id detection, sharding, atomic commits, a manifest with sha256 and reports, and its
 start-up is timed too. It runs with one worker (the in-process engine) and with one worker process per
 core: a no-op stage has nothing to parallelise, so the second figure shows what the process pool costs
 (shipping shards between processes) and is the one that grows with real stages. Also prints the driver's
 peak memory for the corpus and for one four times larger (flat memory).
 
-    python benchmarks/pipeline_overhead.py [--docs 200000] [--workers N]
+    python benchmarks/pipeline_overhead.py [--docs 50000] [--rounds 3] [--workers N]
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,15 +43,29 @@ def make_corpus(path: Path, docs: int, seed: int = 0) -> None:
             f.write(json.dumps({"id": f"d{i}", "text": text, "meta": {"source": "bench"}}) + "\n")
 
 
-def plain_loop(src: Path, dst: Path) -> int:
-    n = 0
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    with open(src, "rb") as fin, open(dst, "w", encoding="utf-8") as fout:
-        for line in fin:
-            doc = json.loads(line)
-            fout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+PLAIN_LOOP = """
+import sys, time
+import {lib} as json
+t = time.perf_counter()
+n = 0
+with open(sys.argv[1], "rb") as fin, open(sys.argv[2], "wb") as fout:
+    for line in fin:
+        doc = json.loads(line)
+        if isinstance(doc, dict) and isinstance(doc.get("text"), str):
+            fout.write({dump} + b"\\n")
             n += 1
-    return n
+print(time.perf_counter() - t, n)
+"""
+
+
+def plain_loop(src: Path, dst: Path, lib: str) -> tuple[float, int]:
+    """Wall seconds (process start-up excluded, as for the runner) and documents of a plain loop using ``lib``."""
+    dump = "json.dumps(doc)" if lib == "orjson" else "json.dumps(doc, ensure_ascii=False).encode()"
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    res = subprocess.run([sys.executable, "-c", PLAIN_LOOP.format(lib=lib, dump=dump), str(src), str(dst)],
+                         capture_output=True, text=True, check=True)
+    seconds, n = res.stdout.split()
+    return float(seconds), int(n)
 
 
 def run_fmaudit(policy: Path, src: Path, out: Path, workers: int) -> tuple[float, float]:
@@ -64,7 +82,8 @@ def run_fmaudit(policy: Path, src: Path, out: Path, workers: int) -> tuple[float
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--docs", type=int, default=200_000)
+    ap.add_argument("--docs", type=int, default=50_000)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes of the second run")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="fmaudit-bench-"))
@@ -75,24 +94,29 @@ def main() -> None:
         policy = tmp / "noop.yaml"
         policy.write_text("version: 1\nname: bench\npipeline: {shard_size: 5000, samples: 0}\nstages:\n"
                           "  - stage: noop\n")
-        plain_s = fm1_s = fmn_s = float("inf")
-        for i in range(2):  # interleaved, best of two: the machine may be shared
-            t0 = time.perf_counter()
-            n = plain_loop(src, tmp / "plain" / "out.jsonl")
-            plain_s = min(plain_s, time.perf_counter() - t0)
-            s, rss = run_fmaudit(policy, src, tmp / f"fm1-{i}", 1)
-            fm1_s = min(fm1_s, s)
-            s, _ = run_fmaudit(policy, src, tmp / f"fmn-{i}", args.workers)
-            fmn_s = min(fmn_s, s)
+        rounds: list[dict] = []
+        for i in range(args.rounds):  # interleaved: the machine may be shared
+            r = {}
+            r["orjson"], n = plain_loop(src, tmp / "plain" / "out.jsonl", "orjson")
+            r["fm1"], rss = run_fmaudit(policy, src, tmp / f"fm1-{i}", 1)
+            r["json"], _ = plain_loop(src, tmp / "plain" / "out.jsonl", "json")
+            r["fmn"], _ = run_fmaudit(policy, src, tmp / f"fmn-{i}", args.workers)
+            rounds.append(r)
         _, rss_big = run_fmaudit(policy, big, tmp / "fm-big", 1)
+        med = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+        ratio = statistics.median(r["orjson"] / r["fm1"] for r in rounds)
+        ratio_json = statistics.median(r["json"] / r["fm1"] for r in rounds)
+        ratio_n = statistics.median(r["orjson"] / r["fmn"] for r in rounds)
         size_mb = src.stat().st_size / 2**20
-        print(f"corpus: {n} documents, {size_mb:.0f} MiB")
-        print(f"plain read-and-write loop:         {n / plain_s:8.0f} docs/s ({plain_s:.2f} s)")
-        print(f"fmaudit filter, noop, 1 worker:    {n / fm1_s:8.0f} docs/s ({fm1_s:.2f} s, start-up and reports included)")
-        print(f"fmaudit filter, noop, {args.workers} processes:  {n / fmn_s:8.0f} docs/s ({fmn_s:.2f} s)")
+        print(f"corpus: {n} documents, {size_mb:.0f} MiB; {args.rounds} interleaved rounds, medians")
+        print(f"plain loop, orjson:                {n / med['orjson']:8.0f} docs/s ({med['orjson']:.2f} s)")
+        print(f"plain loop, stdlib json:           {n / med['json']:8.0f} docs/s ({med['json']:.2f} s)")
+        print(f"fmaudit filter, noop, 1 worker:    {n / med['fm1']:8.0f} docs/s ({med['fm1']:.2f} s, start-up and reports included)")
+        print(f"fmaudit filter, noop, {args.workers} processes:  {n / med['fmn']:8.0f} docs/s ({med['fmn']:.2f} s)")
         print(f"driver peak RSS: {rss:.0f} MiB at {n} docs, {rss_big:.0f} MiB at {4 * n} docs")
-        print(f"ratio={plain_s / fm1_s:.2f} ratio_{args.workers}_workers={plain_s / fmn_s:.2f} docs_per_s={n / fm1_s:.0f} "
-              f"plain_docs_per_s={n / plain_s:.0f} rss_growth_4x={rss_big / rss:.2f}")
+        print(f"ratio={ratio:.2f} ratio_stdlib_json={ratio_json:.2f} ratio_{args.workers}_workers={ratio_n:.2f} "
+              f"docs_per_s={n / med['fm1']:.0f} orjson_docs_per_s={n / med['orjson']:.0f} "
+              f"rss_growth_4x={rss_big / rss:.2f}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -427,6 +427,24 @@ def _exact_id(raw: bytes | None, doc_id: float) -> int | None:
 
 def record_from_object(obj, source: str, lineno: int, raw: bytes | None = None) -> Record:
     """Validate a decoded record (from JSON or a Parquet row) and build a Document."""
+    if type(obj) is dict and len(obj) == 3:  # the common case, checked in a few type tests
+        text, doc_id, meta = obj.get("text"), obj.get("id"), obj.get("meta")
+        if (type(text) is str and type(doc_id) is str and type(meta) is dict and text and not text.isspace()
+                and not doc_id.endswith(_DERIVED_SUFFIXES) and _flat(meta)):
+            return Document(doc_id, text, meta)
+    return _validate(obj, source, lineno, raw)
+
+
+def _flat(meta: dict) -> bool:
+    """No object or array among meta's values (so it cannot nest too deep)."""
+    for value in meta.values():
+        if type(value) is dict or type(value) is list:
+            return False
+    return True
+
+
+def _validate(obj, source: str, lineno: int, raw: bytes | None) -> Record:
+    """Every check of :func:`record_from_object`, with the reason for a record that fails one."""
 
     def bad(kind: str, msg: str) -> Quarantined:
         text = raw.decode("utf-8", "backslashreplace") if raw is not None else dumps(obj)

@@ -181,7 +181,12 @@ def test_int8_rechecks_windows_near_thresholds(tiny_detoxify):
     texts = [f"{c} {t}" for c, t in zip(CLEAN, TOXIC)] + CLEAN
     exact = _stage(scorer=_scorer(ckpt, hf)).scorer.score(texts)
     int8 = _stage(scorer=_scorer(ckpt, hf, quantize=True)).scorer
-    assert np.abs(int8.score(texts) - exact).max() < 0.1
+    import torch
+
+    quantized = [m for m in int8.model.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
+    plain = [m for m in int8.model.modules() if type(m) is torch.nn.Linear]
+    assert quantized and not plain  # every Linear layer really is int8
+    assert 0 < np.abs(int8.score(texts) - exact).max() < 0.1  # int8 really ran, and stays close
     rechecked = _stage(scorer=_scorer(ckpt, hf, quantize=True, recheck_margin=1.0)).scorer  # margin 1: every window
     np.testing.assert_allclose(rechecked.score(texts), exact, atol=1e-6)
     assert rechecked.pop_counts()["rechecked_windows"] == len(texts)

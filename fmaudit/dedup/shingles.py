@@ -30,7 +30,7 @@ _MASK64 = (1 << 64) - 1
 _B = 0x100000001B3  # odd (the 64-bit FNV prime), so invertible modulo 2^64
 _B_INV = pow(_B, -1, 1 << 64)
 _LEN_MIX = 0x9E3779B97F4A7C15
-_WS_SET = frozenset(c for c in range(sys.maxunicode + 1) if chr(c).isspace())
+_WS_SET = frozenset(c for c in range(0x3001) if chr(c).isspace())  # no whitespace above U+3000
 _WS_TABLE = np.zeros(max(_WS_SET) + 2, dtype=bool)  # code point -> is whitespace (last entry: "above all")
 _WS_TABLE[list(_WS_SET)] = True
 
