@@ -98,9 +98,18 @@ def make_report(
 
 def validate_report(report: dict) -> None:
     """Raise jsonschema.ValidationError if ``report`` does not follow the published schema."""
+    _validator().validate(report)
+
+
+@lru_cache(maxsize=1)
+def _validator():
+    """The schema's validator, checked and built once per process (``jsonschema.validate`` redoes both on
+    every call: most of a small job's report time)."""
     import jsonschema
 
-    jsonschema.validate(report, schema())
+    cls = jsonschema.validators.validator_for(schema())
+    cls.check_schema(schema())
+    return cls(schema())
 
 
 def write_report(reports_dir: str | os.PathLike, report: dict) -> Path:
