@@ -48,3 +48,15 @@ def test_meta_strings_and_ids_are_scanned(analyzer, settings):  # noqa: F811
     (doc,) = res.kept
     assert EMAIL in doc.meta["author"]["contact"] and EMAIL not in json.dumps(doc.meta["tags"])
     assert all(r["id"].startswith("hashed:") for r in res.side["ledger"])  # unscanned ids are never written
+
+
+def test_pseudonym_memory_ignores_case_and_spacing():
+    """One person written "Maria Lopez", "MARIA LOPEZ" and "Maria  Lopez" is one surrogate, with or without a
+    key; another person is another surrogate."""
+    from fmaudit.pii.operators import Pseudonymizer
+
+    for key in (None, pii_key()):
+        surrogate = Pseudonymizer(key).for_document("doc-1")
+        same = {surrogate("PERSON", v) for v in ("Maria Lopez", "MARIA LOPEZ", "Maria  Lopez", "maria lopez")}
+        assert len(same) == 1
+        assert surrogate("PERSON", "John Smith") not in same
