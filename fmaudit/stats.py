@@ -10,6 +10,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+Z95 = 1.959963984540054
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a rate ``k / n`` (NaNs for ``n == 0``); shared by model stages and audits."""
+    if n <= 0:
+        return math.nan, math.nan
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
 
 @dataclass
 class Moments:

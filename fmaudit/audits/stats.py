@@ -16,7 +16,8 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-Z95 = 1.959963984540054
+from fmaudit.stats import Z95, wilson  # noqa: F401  (re-exported: audits use them from here)
+
 BOOTSTRAP_ROUNDS = 2000
 
 
@@ -62,17 +63,6 @@ class Metric:
     @classmethod
     def from_json(cls, data: dict) -> "Metric":
         return cls(**{k: data.get(k) for k in cls.__dataclass_fields__ if k in data})
-
-
-def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval of a rate ``k / n`` (NaNs for ``n == 0``)."""
-    if n <= 0:
-        return math.nan, math.nan
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def rate(outcomes: Sequence[bool], *, item_field: Optional[str] = None, where: Optional[dict] = None) -> Metric:

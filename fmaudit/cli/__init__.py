@@ -31,6 +31,7 @@ AREAS: Registry = Registry("CLI area", group="fmaudit.cli", builtins={
     "explain": "fmaudit.cli.explain",
     "remedy": "fmaudit.cli.remedy",
     "score": "fmaudit.cli.score",
+    "refusal": "fmaudit.cli.refusal",
 })
 
 

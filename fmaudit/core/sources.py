@@ -128,18 +128,21 @@ class PairSource(DataSource):
                 "response_tokens": sum(sum(1 for x in r.labels if x != IGNORE) for r in self.train)}
 
 
-def sequence_logps(model, batch: dict) -> torch.Tensor:
-    """Per row: the summed log-probability of the tokens whose label is not -100."""
+def sequence_logps(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row: the summed log-probability of the tokens whose label is not -100, and their number."""
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1].float()
     labels = batch["labels"][:, 1:]
     keep = labels != IGNORE
     picked = torch.gather(F.log_softmax(logits, dim=-1), 2, labels.clamp_min(0).unsqueeze(-1)).squeeze(-1)
-    return (picked * keep).sum(-1)
+    return (picked * keep).sum(-1), keep.sum(-1)
 
 
 class PreferenceSource(DataSource):
     """(prompt, chosen, rejected) triples and the DPO loss
-    ``-log sigmoid(beta * ((log pi(c) - log ref(c)) - (log pi(r) - log ref(r))))``.
+    ``-log sigmoid(beta * ((log pi(c) - log ref(c)) - (log pi(r) - log ref(r))))``, plus ``rpo_alpha`` times
+    the per-token negative log-likelihood of the chosen response (RPO, Pang et al. 2024; TRL's ``rpo_alpha``):
+    DPO alone can satisfy its margin by pushing the rejected response down while the chosen one falls too, so a
+    model that never produced the chosen kind of answer still does not produce it; 0 gives plain DPO.
 
     Call :meth:`prepare` with the initial model before training: it computes the reference log-probabilities
     once (no second model kept in memory), deterministically, so a resumed run uses the same ones."""
@@ -147,8 +150,8 @@ class PreferenceSource(DataSource):
     kind = "preferences"
 
     def __init__(self, tokenizer, train: Sequence[tuple[str, str, str]], val: Sequence[tuple[str, str, str]],
-                 max_len: int, beta: float):
-        self.pad_id, self.beta = chat.pad_id(tokenizer), beta
+                 max_len: int, beta: float, rpo_alpha: float = 0.0):
+        self.pad_id, self.beta, self.rpo_alpha = chat.pad_id(tokenizer), beta, rpo_alpha
 
         def enc(triples):
             return [(chat.encode_pair(tokenizer, p, c, max_len), chat.encode_pair(tokenizer, p, r, max_len))
@@ -171,7 +174,7 @@ class PreferenceSource(DataSource):
             out = []
             for i in range(0, len(pairs), micro_batch):
                 b = self._pair_batch(pairs[i:i + micro_batch], None)
-                lp = sequence_logps(model, {k: v.to(device) for k, v in b.items() if torch.is_tensor(v)})
+                lp, _ = sequence_logps(model, {k: v.to(device) for k, v in b.items() if torch.is_tensor(v)})
                 out.append(lp.view(2, -1).T.cpu().double().numpy())
             return np.concatenate(out) if out else np.zeros((0, 2))
         self.ref_train, self.ref_val = ref(self.train), ref(self.val)
@@ -196,11 +199,14 @@ class PreferenceSource(DataSource):
                 for i in range(0, per_rank, micro_batch)]
 
     def _losses(self, model, batch) -> torch.Tensor:
-        lp = sequence_logps(model, batch)
+        lp, count = sequence_logps(model, batch)
         n = lp.shape[0] // 2
         ref = batch["ref"].to(lp.device)
         margin = (lp[:n] - ref[:, 0]) - (lp[n:] - ref[:, 1])
-        return -F.logsigmoid(self.beta * margin)
+        losses = -F.logsigmoid(self.beta * margin)
+        if self.rpo_alpha:
+            losses = losses - self.rpo_alpha * lp[:n] / count[:n].clamp_min(1)
+        return losses
 
     def loss(self, model, batch):
         return self._losses(model, batch).mean()
@@ -211,4 +217,4 @@ class PreferenceSource(DataSource):
         return float(losses.sum()), int(losses.numel())
 
     def describe(self):
-        return {**super().describe(), "val_samples": len(self.val), "beta": self.beta}
+        return {**super().describe(), "val_samples": len(self.val), "beta": self.beta, "rpo_alpha": self.rpo_alpha}

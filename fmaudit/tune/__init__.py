@@ -11,6 +11,7 @@ from fmaudit.registry import Registry
 
 MODEL_STAGES: Registry = Registry("model stage", group="fmaudit.model_stages", builtins={
     "adapt": "fmaudit.tune.adapt.stage:AdaptStage",
+    "refusal": "fmaudit.tune.refusal.stage:RefusalTune",
 })
 
 register_model_stage = MODEL_STAGES.register
