@@ -19,6 +19,7 @@ AUDITS: Registry = Registry("audit", group="fmaudit.audits", builtins={
     "privacy.canaries": "fmaudit.audits.privacy_canaries",
     "privacy.regurgitation": "fmaudit.audits.privacy_regurgitation",
     "refusal": "fmaudit.audits.refusal",
+    "explain": "fmaudit.audits.explain",
 })
 
 register_audit = AUDITS.register

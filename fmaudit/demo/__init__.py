@@ -18,6 +18,7 @@ STEPS: Registry[Callable] = Registry("demo step", group="fmaudit.demo_steps", bu
     "train": "fmaudit.demo.train_step:train_step",
     "audit": "fmaudit.demo.audit_step:audit_step",
     "adapt": "fmaudit.demo.adapt_step:adapt_step",
+    "explain": "fmaudit.demo.explain_step:explain_step",
 })
 
 

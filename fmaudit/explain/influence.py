@@ -17,6 +17,7 @@ silently, so :func:`tracked_modules` refuses a selection that finds no linear la
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -25,6 +26,7 @@ import os
 import re
 import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Literal, Optional, Sequence, Union
 
@@ -211,8 +213,9 @@ class InfluenceAnalysis:
             torch.manual_seed(0)
             args = FactorArguments(strategy=s.strategy, use_empirical_fisher=s.empirical_fisher,
                                    covariance_max_examples=s.fit_max_documents, lambda_max_examples=s.fit_max_documents)
-            self._analyzer.fit_all_factors(factors_name=FACTORS_NAME, dataset=self.train_data, factor_args=args,
-                                           per_device_batch_size=s.batch_size, overwrite_output_dir=True)
+            with _quiet():
+                self._analyzer.fit_all_factors(factors_name=FACTORS_NAME, dataset=self.train_data, factor_args=args,
+                                               per_device_batch_size=s.batch_size, overwrite_output_dir=True)
             (self.factors_dir_ / DONE).write_text(json.dumps(key_src, indent=2) + "\n")
         self.fit_seconds_ = time.perf_counter() - t0
         return self
@@ -244,16 +247,25 @@ class InfluenceAnalysis:
                               compute_per_module_scores=not per_token, compute_per_token_scores=per_token)
         name = "scores_tokens" if per_token else "scores"
         torch.manual_seed(0)  # low-rank query gradients use a randomized SVD
-        self._analyzer.compute_pairwise_scores(
-            scores_name=name, factors_name=FACTORS_NAME, query_dataset=query_data, train_dataset=self.train_data,
-            train_indices=indices, per_device_query_batch_size=min(len(query_data), s.batch_size),
-            per_device_train_batch_size=s.batch_size, score_args=args, overwrite_output_dir=True)
+        with _quiet():
+            self._analyzer.compute_pairwise_scores(
+                scores_name=name, factors_name=FACTORS_NAME, query_dataset=query_data, train_dataset=self.train_data,
+                train_indices=indices, per_device_query_batch_size=min(len(query_data), s.batch_size),
+                per_device_train_batch_size=s.batch_size, score_args=args, overwrite_output_dir=True)
         raw = self._analyzer.load_pairwise_scores(name)
         shutil.rmtree(self.factors_dir_ / "analysis" / f"scores_{name}", ignore_errors=True)
         if per_token:
             return {"tokens": raw["all_modules"].float().numpy()}
         per_module = {k: v.float().numpy() for k, v in raw.items()}
         return {"all": sum(per_module.values()), **per_module}
+
+
+@contextlib.contextmanager
+def _quiet():
+    """kronfluence 1.0.1 calls the deprecated ``torch.cuda.amp.GradScaler`` (a FutureWarning per call)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*GradScaler.*", category=FutureWarning)
+        yield
 
 
 def _weights_hash(model) -> str:
