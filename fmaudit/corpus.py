@@ -248,7 +248,7 @@ def _lines(f, digest) -> Iterator[bytes]:
     """The lines of binary file ``f`` (plain, or a gzip decoder over a hashing reader), read in large blocks;
     a plain file's bytes go into ``digest`` as they are read."""
     rest = b""
-    read = f.read1 if isinstance(f, gzip.GzipFile) else f.read  # read1: what decodes before a truncation
+    read = f.read1  # what is there now (a pipe's first lines, what decodes before a gzip truncation), <= 1 MiB
     while block := read(1 << 20):
         if digest is not None:
             digest.update(block)

@@ -56,16 +56,32 @@ def test_truncated_gzip_keeps_what_was_read(tmp_path):
 
 
 def test_reader_streams(tmp_path):
-    """A reader over a large file yields its first document before reading the rest."""
-    path = tmp_path / "big.jsonl"
-    with open(path, "w") as f:
-        for i in range(50_000):
-            f.write(json.dumps({"id": str(i), "text": long_text(i)}) + "\n")
-    it = read_documents([path])
-    first = next(it)
-    assert first.id == "0"
-    # the file object is still open mid-file: the reader has not materialised the corpus
-    assert it.gi_frame is not None
+    """The reader yields a record as soon as its line has arrived: from a pipe whose writer has sent two lines
+    and waits, the first two documents come out before the rest exists."""
+    import os
+    import threading
+
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    go_on = threading.Event()
+
+    def writer():
+        with open(fifo, "w") as f:
+            for i in range(2):
+                f.write(json.dumps({"id": str(i), "text": long_text(i)}) + "\n")
+            f.flush()
+            go_on.wait(30)
+            for i in range(2, 5):
+                f.write(json.dumps({"id": str(i), "text": long_text(i)}) + "\n")
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    it = read_jsonl(fifo)
+    first = [next(it)[1].id, next(it)[1].id]  # would block forever if the reader waited for the whole file
+    assert not go_on.is_set() and first == ["0", "1"]
+    go_on.set()
+    assert [r.id for _, r in it] == ["2", "3", "4"]
+    thread.join()
 
 
 def test_sharded_writer(tmp_path):
