@@ -19,6 +19,7 @@ STEPS: Registry[Callable] = Registry("demo step", group="fmaudit.demo_steps", bu
     "audit": "fmaudit.demo.audit_step:audit_step",
     "adapt": "fmaudit.demo.adapt_step:adapt_step",
     "explain": "fmaudit.demo.explain_step:explain_step",
+    "refusal": "fmaudit.demo.refusal_step:refusal_step",
 })
 
 
