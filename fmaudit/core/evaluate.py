@@ -105,8 +105,10 @@ def _score(model, pairs: list[tuple[list[int], int]], batch_size: int, pad_id: i
         # Right padding under causal attention: no real token attends to the pads after it, so no attention
         # mask is needed (as in lm-evaluation-harness), and attention keeps its fused causal kernel.
         logits = model(input_ids=input_ids.to(device)).logits.float()
-        logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, input_ids[:, 1:].to(device).unsqueeze(-1))
-        logp = logp.squeeze(-1).cpu()
+        # log p(token) = logit(token) - logsumexp(logits): no (batch, length, vocab) log-softmax tensor is made.
+        shifted = logits[:, :-1]
+        picked = shifted.gather(-1, input_ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1)
+        logp = (picked - torch.logsumexp(shifted, dim=-1)).cpu()
         for i, (ids, n) in enumerate(chunk):
             end = len(ids) - 1  # logp[j] scores token j+1
             out.append({"logprob": float(logp[i, end - n:end].sum()) if n > 0 else 0.0, "tokens": max(n, 0)})
