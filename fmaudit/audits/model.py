@@ -25,11 +25,9 @@ from typing import Any, Optional, Sequence
 
 from pydantic import Field
 
+from fmaudit.core.checkpoint import checkpoint_sha256
 from fmaudit.errors import InputError
 from fmaudit.settings import Strict
-
-IDENTITY_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
-
 
 class DecodingSettings(Strict):
     """How continuations are generated (recorded in every audit's protocol)."""
@@ -45,20 +43,6 @@ def item_seed(base_seed: int, key: str, sample: int = 0) -> int:
     """A 63-bit seed derived from the audit's seed, an item's key (its prompt) and the sample index."""
     digest = hashlib.sha256(f"{base_seed}\0{key}\0{sample}".encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") >> 1
-
-
-def checkpoint_sha256(path: str | os.PathLike) -> str:
-    """sha256 over the checkpoint's config, tokenizer and weight files (names and contents, sorted by name)."""
-    path = Path(path)
-    names = sorted({p.name for p in path.iterdir() if p.is_file()
-                    and (p.name in IDENTITY_FILES or p.suffix == ".safetensors" or p.name.endswith(".index.json"))})
-    h = hashlib.sha256()
-    for name in names:
-        h.update(name.encode() + b"\0")
-        with open(path / name, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
 
 
 class ModelUnderAudit:

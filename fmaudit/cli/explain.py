@@ -50,7 +50,7 @@ def cmd_explain(args) -> int:
     from fmaudit.core.checkpoint import load_checkpoint
     from fmaudit.explain import require
     from fmaudit.explain.attribution import attribute
-    from fmaudit.explain.influence import checkpoint_hash
+    from fmaudit.core.checkpoint import checkpoint_sha256
     from fmaudit.explain.report import prompts_protocol, write_explain_report
     from fmaudit.reports import new_run_id, now_iso
     from fmaudit.text.scrub import scrub
@@ -76,7 +76,7 @@ def cmd_explain(args) -> int:
                 "methods": methods, "seed": args.seed, "shapley_samples": args.shapley_samples,
                 "ig_steps": args.ig_steps, "targets_given": args.target is not None}
     report = write_explain_report(args.out, stage="explain", run_id=new_run_id(), started_at=started,
-                                  checkpoint=args.checkpoint, checkpoint_sha256=checkpoint_hash(args.checkpoint),
+                                  checkpoint=args.checkpoint, checkpoint_sha256=checkpoint_sha256(args.checkpoint),
                                   explanations=explanations, counterfactuals=counterfactuals, protocol=protocol,
                                   wall_s=time.perf_counter() - t0)
     for row in report["details"]["attribution"]:
@@ -104,7 +104,8 @@ def cmd_influence(args) -> int:
     import time
 
     from fmaudit.explain import require
-    from fmaudit.explain.influence import InfluenceSettings, checkpoint_hash
+    from fmaudit.core.checkpoint import checkpoint_sha256
+    from fmaudit.explain.influence import InfluenceSettings
     from fmaudit.explain.ranking import rank_training_documents
     from fmaudit.explain.report import prompts_protocol, write_explain_report
     from fmaudit.reports import new_run_id, now_iso
@@ -118,7 +119,7 @@ def cmd_influence(args) -> int:
     protocol = {**prompts_protocol(args.query), "prefilter": result.prefilter, "candidates": args.candidates,
                 "settings": settings.model_dump(), "factors_key": result.factors_key}
     report = write_explain_report(args.out, stage="influence", run_id=new_run_id(), started_at=started,
-                                  checkpoint=args.checkpoint, checkpoint_sha256=checkpoint_hash(args.checkpoint),
+                                  checkpoint=args.checkpoint, checkpoint_sha256=checkpoint_sha256(args.checkpoint),
                                   influence=result, data_dir=args.data, protocol=protocol,
                                   wall_s=time.perf_counter() - t0)
     print(f"{result.corpus_size} training documents; {result.candidates_scored} scored (coverage "

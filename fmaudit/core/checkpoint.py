@@ -162,17 +162,28 @@ def load_checkpoint(path: str | os.PathLike, *, trust_remote_code: bool = False,
     return (model.to(device) if device is not None and device_map is None else model), tokenizer
 
 
+IDENTITY_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+                  "special_tokens_map.json", "chat_template.jinja")
+
+
+def checkpoint_files(path: str | os.PathLike) -> list[Path]:
+    """The files that make a checkpoint what it is: config, tokenizer and weights (safetensors and their index),
+    sorted by name; trainer state, reports and anything else in the folder are left out."""
+    path = Path(path)
+    return sorted(p for p in path.iterdir() if p.is_file() and (
+        p.name in IDENTITY_FILES or p.suffix == ".safetensors" or p.name.endswith(".safetensors.index.json")))
+
+
 def checkpoint_sha256(path: str | os.PathLike) -> str:
-    """sha256 over a checkpoint folder's config, weights and tokenizer files (names and contents, sorted):
-    what a model stage records as its input's identity in lineage. Trainer state is left out."""
+    """The identity of a checkpoint folder: sha256 over the name and sha256 of each of its
+    :func:`checkpoint_files`. Model stages record it in lineage, audits in their protocol, influence caches key
+    on it: the same weights give the same hash everywhere."""
     import hashlib
 
     from fmaudit.corpus import sha256_file
 
-    path = Path(path)
-    files = sorted(f for f in path.iterdir() if f.is_file() and f.name != TRAINER_STATE and not f.name.startswith("."))
     h = hashlib.sha256()
-    for f in files:
+    for f in checkpoint_files(path):
         h.update(f"{f.name}\0{sha256_file(f)}\n".encode())
     return h.hexdigest()
 

@@ -34,8 +34,8 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from fmaudit.settings import Strict
 from fmaudit.errors import InputError
+from fmaudit.settings import Strict
 
 Query = Union[str, tuple[str, str]]  # a text, or (prompt, completion): only the completion is measured
 FACTORS_NAME = "factors"
@@ -148,17 +148,6 @@ def tracked_modules(model, selection: str) -> list[str]:
 def _layer_of(name: str) -> Optional[int]:
     m = _LAYER.search(name + ".")
     return int(m.group(1) or m.group(2)) if m else None
-
-
-def checkpoint_hash(path: str | os.PathLike) -> str:
-    """sha256 over a checkpoint folder's config and weight files (names and contents)."""
-    from fmaudit.corpus import sha256_file
-
-    path = Path(path)
-    h = hashlib.sha256()
-    for f in sorted(p for p in path.iterdir() if p.name == "config.json" or p.suffix == ".safetensors"):
-        h.update(f"{f.name}:{sha256_file(f)}\n".encode())
-    return h.hexdigest()
 
 
 def documents_hash(docs) -> str:

@@ -23,7 +23,8 @@ from typing import NamedTuple, Optional, Sequence
 import numpy as np
 
 from fmaudit.errors import InputError, UsageError
-from fmaudit.explain.influence import InfluenceAnalysis, InfluenceSettings, Query, checkpoint_hash, per_layer
+from fmaudit.core.checkpoint import checkpoint_sha256
+from fmaudit.explain.influence import InfluenceAnalysis, InfluenceSettings, Query, per_layer
 from fmaudit.explain.prefilter import Candidates, all_candidates, tfidf_candidates
 
 SNIPPET_CHARS = 240
@@ -106,7 +107,7 @@ def rank_training_documents(checkpoint: str | os.PathLike, data_dir: str | os.Pa
     docs = load_training_documents(data_dir)
     model, tokenizer = load_checkpoint(checkpoint)
     analysis = InfluenceAnalysis(model, tokenizer, docs, settings=settings, cache_dir=cache_dir,
-                                 model_hash=checkpoint_hash(checkpoint), in_place=True)
+                                 model_hash=checkpoint_sha256(checkpoint), in_place=True)
     return rank_documents(analysis, queries, top_k, prefilter=prefilter, candidates=candidates, anonymize=anonymize)
 
 
