@@ -126,3 +126,14 @@ def quick_demo(tmp_path_factory) -> dict:
     with contextlib.redirect_stdout(printed):
         code = run_cli("demo", "--quick", "--out", out)
     return {"out": out, "exit_code": code, "stdout": printed.getvalue()}
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module: on a shared 2-core machine tiny models' many small matmuls thrash with two."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

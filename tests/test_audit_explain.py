@@ -8,6 +8,7 @@ import json
 import pytest
 
 pytest.importorskip("captum")
+pytestmark = pytest.mark.usefixtures("one_thread")
 pytest.importorskip("kronfluence")
 
 from fmaudit.audits import AUDITS  # noqa: E402

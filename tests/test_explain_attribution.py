@@ -10,6 +10,7 @@ import pytest
 import torch
 
 pytest.importorskip("captum")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 from fmaudit.errors import InputError  # noqa: E402
 from fmaudit.explain.attribution import attribute, baseline_id, captum_logprobs  # noqa: E402

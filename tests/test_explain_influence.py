@@ -18,17 +18,7 @@ from fmaudit.explain.ranking import rank_documents, rank_training_documents  # n
 from tests.conftest import run_cli  # noqa: E402
 
 N_DOCS = 40
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a shared 2-core machine, kronfluence's many small matmuls thrash with two."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
