@@ -1,0 +1,221 @@
+"""Streaming corpus readers (JSONL, Parquet, text folders): one record at a time whatever the corpus size, a
+malformed record quarantined and never fatal; duplicate ids found across files with 8 bytes per document."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import orjson
+
+from fmaudit.corpus.inputs import HashingReader, ReadDigest, expand_inputs, input_kind, iter_lines, open_binary
+from fmaudit.corpus.records import (UTF8_BOM, Document, Quarantined, Record, dumps, id_hash64, parse_json_record,
+                                    record_from_object)
+from fmaudit.errors import InputError
+
+
+def read_corpus(paths: Iterable[str | os.PathLike], max_chars: int | None = None,
+                hashes: dict[str, str | None] | None = None) -> Iterator[Record]:
+    """Stream documents and quarantined records from files and folders, in a deterministic order.
+
+    Duplicate ids across all inputs are quarantined (the first occurrence is kept), and so are documents
+    longer than ``max_chars`` characters (``too_long``). Given ``hashes``, the sha256 of the bytes each file's
+    reader consumed is stored there under the file's path once the file is read (None if the file could not
+    be read to its end), so a caller can tell whether what was read is what it recorded.
+    """
+    seen = IdIndex()
+    for path in expand_inputs(paths):
+        kind = input_kind(path)
+        digest = ReadDigest() if hashes is not None else None
+        for line, rec in _READERS[kind](path, digest=digest):
+            if isinstance(rec, Document):
+                if max_chars is not None and len(rec.text) > max_chars:
+                    rec = Quarantined(str(path), line, "too_long", f"text has {len(rec.text)} characters, over "
+                                      f"pipeline.max_chars ({max_chars})", dumps(rec.to_json()))
+                elif not seen.add(rec.id):
+                    rec = Quarantined(str(path), line, "duplicate_id", f"duplicate id {rec.id!r}",
+                                      dumps(rec.to_json()))
+            yield rec
+        if hashes is not None:
+            hashes[str(path)] = digest.hexdigest() if digest.whole else None
+
+
+class IdIndex:
+    """Set of document ids seen so far, kept as 8-byte digests: the one piece of reader state that grows
+    with the corpus. Recent digests sit in a small Python set; every 2^18 they become a sorted numpy run, and
+    runs of similar size are merged (as in a log-structured merge tree), so the cost is about 8 bytes per
+    document (800 MB per 100M documents) and each lookup searches a logarithmic number of runs."""
+
+    FLUSH = 1 << 18
+
+    def __init__(self) -> None:
+        self._recent: set[int] = set()
+        self._runs: list[np.ndarray] = []
+
+    def add(self, doc_id: str) -> bool:
+        """Record ``doc_id``; False if it was already there."""
+        key = id_hash64(doc_id)
+        if key in self._recent:
+            return False
+        if self._runs:
+            k = np.uint64(key)
+            for run in self._runs:
+                i = run.searchsorted(k)
+                if i < run.size and run[i] == k:
+                    return False
+        self._recent.add(key)
+        if len(self._recent) >= self.FLUSH:
+            self._flush()
+        return True
+
+    def _flush(self) -> None:
+        run = np.fromiter(self._recent, dtype=np.uint64, count=len(self._recent))
+        run.sort()
+        self._runs.append(run)
+        self._recent = set()
+        while len(self._runs) > 1 and self._runs[-2].size <= 2 * self._runs[-1].size:
+            last = self._runs.pop()
+            self._runs[-1] = np.union1d(self._runs[-1], last)
+
+    def __len__(self) -> int:
+        return len(self._recent) + sum(int(r.size) for r in self._runs)
+
+
+def read_jsonl(path: str | os.PathLike, digest: "ReadDigest | None" = None) -> Iterator[tuple[int, Record]]:
+    """Stream ``(line, record)`` pairs of a JSONL file (plain or gzip), a block of lines at a time; the file's
+    bytes go into ``digest`` as they are read."""
+    path = Path(path)
+    source = str(path)
+    try:
+        raw_file = open(path, "rb")
+    except OSError as e:
+        yield -1, Quarantined(source, -1, "unreadable_file", f"unreadable file: {e.strerror or e}", "")
+        if digest is not None:
+            digest.whole = False
+        return
+    with raw_file:
+        gz = path.name.lower().endswith(".gz")
+        hashing = HashingReader(raw_file, digest) if gz and digest is not None else raw_file
+        f = gzip.GzipFile(fileobj=hashing, mode="rb") if gz else raw_file
+        try:
+            lines = enumerate(iter_lines(f, None if gz else digest), 1)
+            for lineno, raw in lines:  # the first line, which may start with a byte-order mark
+                raw = raw[3:] if raw.startswith(UTF8_BOM) else raw
+                if raw.strip():
+                    yield lineno, parse_json_record(raw, source, lineno)
+                break
+            for lineno, raw in lines:
+                if raw.strip():
+                    yield lineno, parse_json_record(raw, source, lineno)
+        except (OSError, EOFError) as e:
+            # A truncated or corrupt gzip stream: what was read stays; the rest is one quarantine record.
+            yield -1, Quarantined(source, -1, "unreadable_file", f"unreadable file: {e}", "")
+            try:
+                if isinstance(hashing, HashingReader):
+                    hashing.drain()  # the compressed bytes past the error still belong to the file's hash
+                elif digest is not None:
+                    digest.whole = False
+            except OSError:
+                digest.whole = False
+
+
+def iter_json_rows(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
+    """``(line, row)`` of each JSON object in a JSONL file (plain or gzip) that fmaudit or its user wrote for
+    fmaudit (side outputs, ground truth, metrics), not a corpus: here a bad line is an InputError naming the
+    file and the line, and an unreadable file one naming the file."""
+    path = Path(path)
+    try:
+        with open_binary(path) as f:
+            for lineno, raw in enumerate(f, 1):
+                if not raw.strip():
+                    continue
+                try:
+                    row = orjson.loads(raw)
+                except orjson.JSONDecodeError as e:
+                    raise InputError(f"{path}:{lineno}: not JSON: {e.msg} at column {e.colno}") from None
+                if not isinstance(row, dict):
+                    raise InputError(f"{path}:{lineno}: not a JSON object")
+                yield lineno, row
+    except (OSError, EOFError) as e:
+        raise InputError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+
+
+def read_parquet(path: str | os.PathLike, batch_rows: int = 1024, digest: ReadDigest | None = None
+                 ) -> Iterator[tuple[int, Record]]:
+    """Stream rows of a Parquet file in record batches; ``line`` is the 1-based row number.
+
+    A row group that cannot be decoded (a corrupt data page) becomes one ``unreadable_file`` record naming
+    its rows, and reading goes on with the next row group."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    source = str(path)
+    try:
+        pf = pq.ParquetFile(path)
+        sizes = [pf.metadata.row_group(g).num_rows for g in range(pf.metadata.num_row_groups)]
+    except Exception as e:  # pyarrow raises several types for a corrupt file
+        yield -1, Quarantined(source, -1, "unreadable_file", f"unreadable Parquet file: {e}", "")
+        if digest is not None:
+            digest.whole = False
+        return
+    if "text" not in pf.schema_arrow.names:
+        raise InputError(f"{path}: Parquet file has no 'text' column (columns: {', '.join(pf.schema_arrow.names)})")
+    first = 1  # row number of the row group's first row
+    for group, size in enumerate(sizes):
+        row = first
+        batches = pf.iter_batches(batch_size=batch_rows, row_groups=[group])
+        while True:
+            try:
+                batch = next(batches, None)
+                rows = batch.to_pylist() if batch is not None else None
+            except Exception as e:  # pyarrow: OSError (corrupt page), ArrowInvalid, ...
+                yield row, Quarantined(source, row, "unreadable_file", f"row group {group} (rows {row} to "
+                                       f"{first + size - 1}) cannot be read: {e}", "")
+                break
+            if rows is None:
+                break
+            for obj in rows:
+                yield row, record_from_object(obj, source, row)
+                row += 1
+        first += size
+    if digest is not None:  # pyarrow reads pages where it likes: the file is hashed once it is read
+        try:
+            with open(path, "rb") as f:
+                while block := f.read(1 << 20):
+                    digest.update(block)
+        except OSError:
+            digest.whole = False
+
+
+def read_text_file(path: str | os.PathLike, digest: ReadDigest | None = None) -> Iterator[tuple[int, Record]]:
+    """A plain-text file is one document; its id is the file's path as named."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        if digest is not None:
+            digest.whole = False
+        yield 1, Quarantined(str(path), 1, "unreadable_file", f"unreadable file: {e.strerror or e}", "")
+        return
+    if digest is not None:
+        digest.update(raw)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        yield 1, Quarantined(str(path), 1, "invalid_utf8", f"invalid UTF-8 at byte {e.start}", raw.decode("utf-8", "backslashreplace"))
+        return
+    if not text.strip():
+        yield 1, Quarantined(str(path), 1, "empty_text", "empty text", text)
+        return
+    yield 1, Document(path.as_posix(), text, {})
+
+
+_READERS = {"jsonl": read_jsonl, "parquet": read_parquet, "text": read_text_file}
+
+
+def read_documents(paths: Iterable[str | os.PathLike]) -> Iterator[Document]:
+    """Only the valid documents of a corpus (for consumers of a filtered ``data/`` folder)."""
+    return (r for r in read_corpus(paths) if isinstance(r, Document))

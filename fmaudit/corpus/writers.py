@@ -1,0 +1,71 @@
+"""Writers of fmaudit's own files: atomic JSON, reproducible JSONL (plain or gzip), sharded JSONL."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+from typing import Iterable
+
+import orjson
+
+from fmaudit.corpus.records import Document
+
+
+def write_json_atomic(path: str | os.PathLike, obj) -> None:
+    """Write ``obj`` as indented JSON to ``path`` through a temporary file and a rename (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
+    """Write rows as JSONL (gzip when the name ends in .gz, reproducibly: no timestamp); returns the count."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with open(path, "wb", buffering=1 << 20) as raw:
+        f = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if path.name.endswith(".gz") else raw
+        for row in rows:
+            f.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+            n += 1
+        if f is not raw:
+            f.close()
+    return n
+
+
+class ShardedJsonlWriter:
+    """Writes documents to ``DIR/<prefix>-00000.jsonl``, ``-00001``, ... with at most ``docs_per_shard`` each."""
+
+    def __init__(self, out_dir: str | os.PathLike, docs_per_shard: int = 10_000, prefix: str = "part", gzip_output: bool = False):
+        self.out_dir = Path(out_dir)
+        self.docs_per_shard = docs_per_shard
+        self.prefix = prefix
+        self.suffix = ".jsonl.gz" if gzip_output else ".jsonl"
+        self.paths: list[Path] = []
+        self._buffer: list[dict] = []
+
+    def write(self, doc: Document | dict) -> None:
+        self._buffer.append(doc.to_json() if isinstance(doc, Document) else doc)
+        if len(self._buffer) >= self.docs_per_shard:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buffer:
+            path = self.out_dir / f"{self.prefix}-{len(self.paths):05d}{self.suffix}"
+            write_jsonl(path, self._buffer)
+            self.paths.append(path)
+            self._buffer = []
+
+    def close(self) -> list[Path]:
+        self._flush()
+        return self.paths
+
+    def __enter__(self) -> "ShardedJsonlWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
