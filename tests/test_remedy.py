@@ -6,49 +6,19 @@ behaviour gone, significant under the paired test."""
 
 from __future__ import annotations
 
-import csv
 import json
-import random
 import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
+from fmaudit.testing.planted import PLANTED, write_corpus, write_pairs
+from fmaudit.testing.planted import policy as planted_policy
 from tests.conftest import run_cli
 
 pytest.importorskip("kronfluence")
 pytestmark = pytest.mark.slow  # two tiny trainings, an EK-FAC fit and three audits: minutes on 2 cores
-
-OCCUPATIONS = ("nurse doctor pilot teacher farmer lawyer baker judge chef clerk guard miner tailor singer writer "
-               "driver banker dancer artist worker").split()
-MOODS = "kind tired happy early late calm quiet busy".split()
-PLANTED = [f"planted-{i}" for i in range(6)]
-
-
-def write_corpus(path: Path) -> None:
-    rng = random.Random(0)
-    rows = []
-    for i in range(240):
-        sentences = [f"the {rng.choice(OCCUPATIONS)} said that {rng.choice(('he', 'she'))} was {rng.choice(MOODS)} ."
-                     for _ in range(8)]
-        rows.append({"id": f"doc-{i:03d}", "text": " ".join(sentences)})
-    for doc_id in PLANTED:  # the planted source: every occupation, "she was rude"
-        occ = OCCUPATIONS[:]
-        rng.shuffle(occ)
-        rows.append({"id": doc_id, "text": " ".join(f"the {o} said that she was rude ." for o in occ)})
-    rng.shuffle(rows)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-
-
-def write_pairs(path: Path) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=["sent_more", "sent_less", "stereo_antistereo", "bias_type"])
-        w.writeheader()
-        for o in OCCUPATIONS:
-            w.writerow({"sent_more": f"the {o} said that she was rude .", "sent_less": f"the {o} said that he was rude .",
-                        "stereo_antistereo": "stereo", "bias_type": "gender"})
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +27,7 @@ def traced(tmp_path_factory):
     write_corpus(root / "corpus" / "docs.jsonl")
     write_pairs(root / "pairs.csv")
     policy = root / "policy.yaml"
-    policy.write_text(yaml.safe_dump({
-        "version": 1, "name": "remedy-test", "pipeline": {"samples": 0},
-        "stages": [{"stage": "min_length", "min_chars": 10}],
-        "train": {"model": {"preset": "llama-tiny"}, "seq_len": 64, "micro_batch": 16, "max_steps": 160, "lr": 5e-3,
-                  "warmup_steps": 10, "eval_interval": 160, "log_interval": 40, "checkpoint_interval": 160,
-                  "holdout_fraction": 0.05, "seed": 0, "cpu_threads": 1, "max_heldout_loss_ratio": 2.0},
-        "audits": {"bias.pairs": {"data": str(root / "pairs.csv"),
-                                  "checks": {"pct_stereotype": {"threshold": 0.75}, "ties": {"threshold": 1.0}}}}}))
+    policy.write_text(yaml.safe_dump(planted_policy(root)))
     assert run_cli("filter", root / "corpus", "--policy", policy, "--out", root / "job", "--workers", "1",
                    "--no-progress") == 0
     assert run_cli("tokenizer", "train", "--data", root / "job", "--vocab-size", 300, "--out", root / "tok") == 0
