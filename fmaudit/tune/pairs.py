@@ -4,9 +4,9 @@ line (exit 2)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from fmaudit.corpus import iter_json_rows
 from fmaudit.errors import InputError
 
 
@@ -15,19 +15,7 @@ def read_training_jsonl(path: Path) -> tuple[str, list[tuple[str, ...]]]:
     set by the first record's fields and every record must have the same ones, as non-empty strings."""
     path = Path(path)
     kind, out = None, []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read the training data: {e}") from None
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{path}:{n}: not valid JSON: {e.msg}") from None
-        if not isinstance(rec, dict):
-            raise InputError(f"{path}:{n}: a record must be a JSON object")
+    for n, rec in iter_json_rows(path):
         if kind is None:
             kind = "preferences" if "chosen" in rec or "rejected" in rec else "pairs"
         fields = ("prompt", "chosen", "rejected") if kind == "preferences" else ("prompt", "response")

@@ -4,10 +4,10 @@ and line (exit 2). Training data (pairs, preference triples) is read by :mod:`fm
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fmaudit.corpus.tables import read_csv_rows
 from fmaudit.errors import InputError
 
 LABELS = ("safe", "unsafe")
@@ -29,29 +29,13 @@ class PromptRow:
 
 def read_prompt_csv(path: Path) -> list[PromptRow]:
     """Rows of a ``prompt,type,label`` CSV file (header on line 1)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read the prompt set: {e}") from None
-    reader = csv.DictReader(text.splitlines())
-    columns = reader.fieldnames or []
-    missing = [c for c in ("prompt", "type", "label") if c not in columns]
-    if missing:
-        raise InputError(f"{path}:1: the header lacks the column{'s' if len(missing) > 1 else ''} "
-                         f"{', '.join(missing)} (it has: {', '.join(columns) or 'nothing'})")
     rows = []
-    for row in reader:
-        line = reader.line_num
-        if None in row:
-            raise InputError(f"{path}:{line}: more fields than the header has")
-        prompt, label = (row["prompt"] or "").strip(), (row["label"] or "").strip().lower()
-        if not prompt:
-            raise InputError(f"{path}:{line}: empty prompt")
+    for line, row in read_csv_rows(path, ("prompt", "type", "label"), non_empty=("prompt",)):
+        label = row["label"].strip().lower()
         if label not in LABELS:
             raise InputError(f"{path}:{line}: label must be safe or unsafe, not {row['label']!r}")
         extra = {k: v for k, v in row.items() if k not in ("prompt", "type", "label")}
-        rows.append(PromptRow(prompt, (row["type"] or "").strip() or "unspecified", label, extra))
+        rows.append(PromptRow(row["prompt"].strip(), row["type"].strip() or "unspecified", label, extra))
     if not rows:
         raise InputError(f"{path}: no prompts")
     return rows
