@@ -60,3 +60,17 @@ def test_pseudonym_memory_ignores_case_and_spacing():
         same = {surrogate("PERSON", v) for v in ("Maria Lopez", "MARIA LOPEZ", "Maria  Lopez", "maria lopez")}
         assert len(same) == 1
         assert surrogate("PERSON", "John Smith") not in same
+
+
+def test_ner_guesses_on_ids_do_not_hash_them():
+    """spaCy tags some identifier-like strings ("demo-000051") as PERSON: ids are judged by the pattern and list
+    recognizers only, so the ledger keeps them (a hashed id cannot be joined with ground truth or a trace)."""
+    from fmaudit.corpus import Document
+    from fmaudit.stages.pii import PiiSettings, PiiStage
+    from fmaudit.stats import StageStats
+
+    stage = PiiStage(PiiSettings(demo_key=True))
+    stage.setup()
+    docs = [Document(f"demo-0000{i}", f"Reach me at person{i}@example.com about the order.") for i in (51, 60, 66, 68)]
+    res = stage.process(docs, StageStats())
+    assert {r["id"] for r in res.side["ledger"]} == {d.id for d in docs}

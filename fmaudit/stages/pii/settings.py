@@ -87,8 +87,9 @@ class PiiSettings(StageSettings):
         "Which meta fields are scanned and rewritten like the text (extra top-level fields of a record are in "
         "meta): null, every string in meta at any depth; a list, those top-level keys; [], none."))
     scan_ids: bool = Field(True, description=(
-        "Scan document ids too. The ledger holds an id only if it was scanned and found clean; otherwise a "
-        "keyed hash of it (`hashed:...`). Ids are never rewritten (they are the document's identity)."))
+        "Scan document ids too (with the pattern and list recognizers; spaCy's NER guesses on identifiers are "
+        "ignored). The ledger holds an id only if it was scanned and found clean; otherwise a keyed hash of it "
+        "(`hashed:...`). Ids are never rewritten (they are the document's identity)."))
 
     @model_validator(mode="after")
     def _consistent(self):

@@ -20,6 +20,7 @@ from fmaudit.stages.base import ReportContext, Resources, Stage, StageReport, St
 from fmaudit.stats import StageStats
 from fmaudit.text.pii_marks import META_KEY
 
+NER_RECOGNIZER = "SpacyRecognizer"  # presidio's recognizer of spaCy's NER findings
 DENSITY_HIST = ("pii_density", 0.0, 0.5, 25)  # fraction of characters inside PII spans
 
 
@@ -67,7 +68,10 @@ class PiiStage(Stage):
         extra = [(i, path, value) for i, doc in enumerate(docs) for path, value in meta_strings(doc.meta, s.meta_fields)]
         texts = [d.text for d in docs] + ([d.id for d in docs] if s.scan_ids else []) + [v for *_, v in extra]
         found_all = self.analyzer.analyze(texts)  # text, ids and meta strings in one batch
-        id_clean = [not f for f in found_all[n:2 * n]] if s.scan_ids else [False] * n
+        # An id is an identifier, not prose: statistical NER guesses on it ("demo-000051" tagged PERSON) are
+        # noise; the pattern, checksum and list recognizers (e-mails, phones, names from lists) decide.
+        id_clean = [not [r for r in f if r.recognition_metadata.get("recognizer_name") != NER_RECOGNIZER]
+                    for f in found_all[n:2 * n]] if s.scan_ids else [False] * n
         meta_found = found_all[2 * n if s.scan_ids else n:]
         metas = self._rewrite_meta(docs, extra, meta_found, stats)
         for doc, found, clean, meta in zip(docs, found_all[:n], id_clean, metas):
