@@ -25,7 +25,8 @@ def explain_step(ctx) -> None:
     from fmaudit.core.data import is_held_out
     from fmaudit.corpus import read_documents
     from fmaudit.explain.attribution import attribute
-    from fmaudit.explain.influence import InfluenceAnalysis, InfluenceSettings, checkpoint_hash
+    from fmaudit.core.checkpoint import checkpoint_sha256
+    from fmaudit.explain.influence import InfluenceAnalysis, InfluenceSettings
     from fmaudit.explain.ranking import rank_documents
     from fmaudit.explain.report import prompts_protocol, write_explain_report
     from fmaudit.reports import new_run_id, now_iso
@@ -49,7 +50,7 @@ def explain_step(ctx) -> None:
                      seed=ctx.seed)
     influence_settings = InfluenceSettings(max_length=MAX_LENGTH, fit_max_documents=FIT_DOCUMENTS[ctx.quick])
     analysis = InfluenceAnalysis(model, tokenizer, train_docs, settings=influence_settings,
-                                 cache_dir=ctx.out / "explain" / "cache", model_hash=checkpoint_hash(model_dir))
+                                 cache_dir=ctx.out / "explain" / "cache", model_hash=checkpoint_sha256(model_dir))
     result = rank_documents(analysis, [(prompt, expl.target)], TOP, candidates=CANDIDATES[ctx.quick])
     reports = ctx.out / "explain" / "reports"
     protocol = {**prompts_protocol([prompt]), "decoding": {"greedy": True, "max_new_tokens": NEW_TOKENS},
