@@ -20,7 +20,6 @@ and exact scores over each query's top-20 candidates (median over queries).
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import tempfile

@@ -53,7 +53,6 @@ def cmd_explain(args) -> int:
     from fmaudit.core.checkpoint import checkpoint_sha256
     from fmaudit.explain.report import prompts_protocol, write_explain_report
     from fmaudit.reports import new_run_id, now_iso
-    from fmaudit.text.scrub import scrub
 
     require("captum")
     targets = args.target or [None] * len(args.prompt)

@@ -20,7 +20,6 @@ code points. A document shorter than one shingle is one shingle (its whole text)
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import Iterator, Literal, Sequence
 

@@ -17,7 +17,6 @@ import os
 import re
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
@@ -25,7 +24,7 @@ import numpy as np
 from fmaudit.errors import InputError, UsageError
 from fmaudit.core.checkpoint import checkpoint_sha256
 from fmaudit.explain.influence import InfluenceAnalysis, InfluenceSettings, Query, per_layer
-from fmaudit.explain.prefilter import Candidates, all_candidates, tfidf_candidates
+from fmaudit.explain.prefilter import all_candidates, tfidf_candidates
 
 SNIPPET_CHARS = 240
 TOP_TOKENS = 8

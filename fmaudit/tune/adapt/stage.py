@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 
 from fmaudit.tune.adapt.settings import AdaptSettings
 from fmaudit.tune.base import ModelStage, StageOutput
