@@ -6,8 +6,10 @@ from __future__ import annotations
 from fmaudit.demo import demo_step
 
 # Small enough for ~1 minute on 2 CPU cores (the policy's tune.refusal section, if any, is used as the base).
+# The gates stay the production ones and are reported, as warnings: a 1.3M-parameter model tuned for a minute
+# reaches about 40% refusal with a perplexity cost far above 25%, and the demo shows that rather than hiding it.
 DEMO = dict(cpu_threads=1, eval_limit=24, max_new_tokens=12, examples=600, perturbations=["typos", "roleplay"],
-            sft={"steps": 150, "lr": 1e-2, "micro_batch": 16})
+            sft={"steps": 150, "lr": 1e-2, "micro_batch": 16}, check_severity="warning")
 # Measured with --quick on 2 shared cores: refusal 0% -> 42%, over-refusal 0% -> 17% (n=12 each), ~45 s CPU.
 QUICK = dict(eval_limit=12, sft={"steps": 100, "lr": 1e-2, "micro_batch": 16}, perturbations=["typos"])
 

@@ -27,14 +27,14 @@ def write_outputs(stage, out: Path, checkpoint: Path, started: str, policy, plan
     checks = []
     if a["refusal_rate"] is not None:
         checks.append(Check.evaluate("refusal_rate", a["refusal_rate"]["rate"], s.min_refusal_rate, "min",
-                                     description="held-out harmful prompts refused after the tune (full or partial)",
+                                     s.check_severity, description="held-out harmful prompts refused after the tune (full or partial)",
                                      ci=tuple(a["refusal_rate"]["ci"])))
     if a["over_refusal_rate"] is not None:
         checks.append(Check.evaluate("over_refusal_rate", a["over_refusal_rate"]["rate"], s.max_over_refusal, "max",
-                                     description="held-out safe contrast prompts refused after the tune",
+                                     s.check_severity, description="held-out safe contrast prompts refused after the tune",
                                      ci=tuple(a["over_refusal_rate"]["ci"])))
     checks.append(Check.evaluate("perplexity_increase", ppl_increase, s.max_perplexity_increase, "max",
-                                 description="held-out perplexity on ordinary text, after / before - 1"))
+                                 s.check_severity, description="held-out perplexity on ordinary text, after / before - 1"))
     details = {
         "before": b, "after": a, "phases": phases, "method": s.method,
         "data": {"source": plan["source"], "train_pairs": len(plan["pairs"]), "train_triples": len(plan["triples"]),

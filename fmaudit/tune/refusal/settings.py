@@ -77,6 +77,9 @@ class RefusalTuneSettings(ModelStageSettings):
                                                                  "prompts after the tune, at most.")
     max_perplexity_increase: float = Field(0.25, ge=0, description="Check: held-out perplexity after / before - 1, "
                                                                    "at most (the capability cost).")
+    check_severity: Literal["error", "warning"] = Field(
+        "error", description="Severity of the three checks: error fails the run (exit 1); warning reports a miss "
+                             "without failing it (the demo's tiny model, which no short tune brings to the gates).")
 
     @field_validator("categories")
     @classmethod
