@@ -13,17 +13,13 @@ every threshold) or ``never_looked_at`` (no toxicity score recorded).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Optional
 
-from fmaudit.corpus import Document, iter_json_rows, read_jsonl
+from fmaudit.corpus import Document, read_jsonl
+from fmaudit.pii.evaluate import iter_rows
 from fmaudit.reports.envelope import read_json
 
 NEAR = 0.5  # a score at or above this fraction of its threshold counts as near it
-
-
-def _rows(folder: Path) -> Iterable[dict]:
-    for path in sorted(folder.glob("*.jsonl*")) if folder.is_dir() else []:
-        yield from (row for _, row in iter_json_rows(path))
 
 
 def _toxicity_thresholds(job: Path) -> Optional[dict]:
@@ -55,9 +51,9 @@ def stage_records(job: Path, docs: dict[str, dict]) -> dict[str, dict]:
     ids = set(docs)
     base_ids = {i.split("#")[0] for i in ids}  # a cda twin's records are its original's
     thresholds = _toxicity_thresholds(job)
-    scores = {r["id"]: r for r in _rows(job / "toxicity_scores") if r["id"] in ids | base_ids}
+    scores = {r["id"]: r for r in iter_rows(job / "toxicity_scores") if r["id"] in ids | base_ids}
     pii: dict[str, dict[str, int]] = {}
-    for r in _rows(job / "pii_ledger"):
+    for r in iter_rows(job / "pii_ledger"):
         if r["id"] in ids | base_ids:
             pii.setdefault(r["id"], {})[r["entity_type"]] = r.get("count", len(r.get("items", [])))
     sources = _sources(job, base_ids)
