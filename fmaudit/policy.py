@@ -150,15 +150,22 @@ class Policy:
         return [s for s in self.stages if s.name in names]
 
 
-def check_policy_requirements(policy: Policy) -> None:
+def check_policy_requirements(policy: Policy, problems: Optional[list[str]] = None) -> None:
     """InputError (exit 2) naming the extra to install when a model stage or audit the policy names needs an
-    optional package that is missing."""
+    optional package that is missing; with ``problems``, each such message is appended there instead (what
+    ``fmaudit policy check`` lists as NOT READY: the policy is valid, this machine lacks a package)."""
+    from fmaudit.errors import InputError
     from fmaudit.registry import check_requires
 
     for key, chosen in (("tune", policy.tune), ("audits", policy.audits)):
         registry = _section_registries()[key]
         for name in chosen:
-            check_requires(registry.get(name), f"{policy.path or 'policy'}: {key}.{name}")
+            try:
+                check_requires(registry.get(name), f"{policy.path or 'policy'}: {key}.{name}")
+            except InputError as e:
+                if problems is None:
+                    raise
+                problems.append(str(e))
 
 
 def load_policy(path: str | Path) -> Policy:

@@ -37,6 +37,23 @@ def test_missing_optional_package_names_the_extra():
     check_requires(type("Fine", (), {"requires": {"json": "x"}}))
 
 
+
+def test_policy_check_lists_a_missing_package_as_not_ready(monkeypatch, capsys):
+    """A valid policy on a machine without an extra: `policy check` says NOT READY with the pip line and exits 0
+    (a plain install can check the shipped policies); `--ready` and the commands that run the stage exit 2."""
+    from fmaudit.tune import MODEL_STAGES
+
+    monkeypatch.setattr(MODEL_STAGES.get("adapt"), "requires", {"fmaudit_no_such_package": "fairness"})
+    assert run_cli("policy", "check", "demo") == 0
+    out = capsys.readouterr().out
+    assert "NOT READY:" in out and "tune.adapt needs the package 'fmaudit_no_such_package'" in out
+    assert "pip install 'fmaudit[fairness]'" in out
+    assert run_cli("policy", "check", "--ready", "demo") == 2
+    from fmaudit.policy import check_policy_requirements, load_policy
+
+    with pytest.raises(InputError, match="tune.adapt needs the package"):
+        check_policy_requirements(load_policy("demo"))
+
 def test_stage_registry_is_lazy_and_lists_builtins():
     from fmaudit.stages import STAGES
 

@@ -94,9 +94,9 @@ def cmd_policy_check(args) -> int:
 
     for f in args.files:
         policy = load_policy(f)
-        check_policy_requirements(policy)
-        check_model_config(policy)
         problems: list[str] = []
+        check_policy_requirements(policy, problems=problems)
+        check_model_config(policy)
         checked = preflight(policy, problems=problems)
         parts = [f"stages: {', '.join(s.name for s in policy.stages) or 'none'}"]
         parts += [f"{key}: {', '.join(names)}" for key, names in (("tune", policy.tune), ("audits", policy.audits))
