@@ -16,6 +16,7 @@ from fairlearn.adversarial import AdversarialFairnessClassifier
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from fmaudit.errors import PolicyError
+from fmaudit.tune.adapt.grid import ZoomGridSearch
 from fmaudit.tune.adapt.settings import (ADVERSARIAL_CONSTRAINTS, REDUCTION_CONSTRAINTS, THRESHOLD_CONSTRAINTS,
                                          AdaptSettings)
 
@@ -114,8 +115,9 @@ def build_candidates(settings: AdaptSettings) -> dict[str, FairClassifier]:
             out[f"expgrad_{c}"] = reductions.ExponentiatedGradient(
                 clone(base), cls(difference_bound=settings.difference_bound), max_iter=settings.max_iter)
         if "grid_search" in settings.methods:
-            out[f"gridsearch_{c}"] = reductions.GridSearch(
-                clone(base), cls(difference_bound=settings.difference_bound), grid_size=settings.grid_size)
+            out[f"gridsearch_{c}"] = ZoomGridSearch(
+                clone(base), cls(difference_bound=settings.difference_bound), grid_size=settings.grid_size,
+                grid_limit=settings.grid_limit, zoom_rounds=settings.grid_zoom_rounds)
         if "threshold_optimizer" in settings.methods and c in THRESHOLD_CONSTRAINTS:
             out[f"threshold_{c}"] = ThresholdOptimizer(
                 estimator=clone(base), constraints=c, objective="accuracy_score", predict_method="predict_proba")

@@ -24,19 +24,25 @@ def checks(models: dict, chosen: str | None, metric: str, bound: float, warnings
 
 
 def trade_off_table(models: dict, metric: str, chosen: str | None) -> str:
-    """A plain-text table: one row per model, accuracy and disparities with 95% intervals."""
+    """A plain-text table: one row per model, accuracy and disparities with 95% intervals, the disparity as a
+    multiple of the unconstrained model's (x base) and the accuracy given up for it (cost)."""
     def ci(v, c):
         return f"{v:.3f} [{c[0]:.3f}, {c[1]:.3f}]" if c else f"{v:.3f}"
 
-    head = f"{'model':34} {'accuracy':>22} {metric:>30} {'EO diff':>8} {'needs A':>7}"
+    head = f"{'model':34} {'accuracy':>22} {metric:>30} {'x base':>6} {'cost':>6} {'EO diff':>8} {'needs A':>7}"
     lines = [head, "-" * len(head)]
     for name, m in sorted(models.items(), key=lambda kv: kv[1]["disparities"][metric]):
         mark = " *" if name == chosen else ""
         lines.append(f"{(name + mark):34} {ci(m['accuracy'], m.get('accuracy_ci')):>22} "
                      f"{ci(m['disparities'][metric], (m.get('disparities_ci') or {}).get(metric)):>30} "
+                     f"{_num(m.get('disparity_ratio'), '.2f'):>6} {_num(m.get('accuracy_cost'), '+.3f'):>6} "
                      f"{m['disparities']['equalized_odds_difference']:>8.3f} "
                      f"{'yes' if m['needs_sensitive_features'] else 'no':>7}")
     return "\n".join(lines)
+
+
+def _num(v, fmt: str) -> str:
+    return "-" if v is None else format(v, fmt)
 
 
 def plot_front(models: dict, front: list[str], metric: str, bound: float, chosen: str | None, path: Path) -> Path:

@@ -93,7 +93,12 @@ class AdaptSettings(ModelStageSettings):
                     "it supports.")
     difference_bound: float = Field(0.02, gt=0, le=1, description="The reductions' constraint bound (fairlearn's "
                                                                   "difference_bound).")
-    grid_size: int = Field(15, ge=2, description="GridSearch: Lagrange multipliers tried.")
+    grid_size: int = Field(15, ge=2, description="GridSearch: Lagrange multipliers tried per grid.")
+    grid_limit: float = Field(2.0, gt=0, description="GridSearch: the first grid spans [-grid_limit, grid_limit].")
+    grid_zoom_rounds: int = Field(
+        2, ge=0, le=6, description="GridSearch: finer grids of grid_size multipliers, each around the best so far "
+                                   "(0: fairlearn's single grid, which on LM features steps over the multipliers "
+                                   "that reach parity; see fmaudit/tune/adapt/grid.py).")
     max_iter: int = Field(50, ge=1, description="ExponentiatedGradient: iterations.")
     C: float = Field(1.0, gt=0, description="Inverse L2 strength of the logistic-regression base estimator.")
     estimator: Optional[str] = Field(

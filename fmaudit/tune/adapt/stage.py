@@ -118,8 +118,11 @@ def run_adapt(checkpoint: str | os.PathLike, settings: AdaptSettings, task_path:
     timings["fit_s"] = round(time.perf_counter() - t1, 3)
 
     metric, bound = settings.bound.metric, settings.bound.max
+    base_acc, base_dis = models["unconstrained"]["accuracy"], models["unconstrained"]["disparities"][metric]
     for m in models.values():
         m["qualifies"] = m["disparities"][metric] <= bound
+        m["accuracy_cost"] = base_acc - m["accuracy"]  # against the unconstrained model, same test split
+        m["disparity_ratio"] = m["disparities"][metric] / base_dis if base_dis > 0 else None
     front = pareto_front(models, metric)
     chosen = choose(models, metric, bound)
     shown = chosen or "unconstrained"
