@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -c "import torch; print('torch==' + torch.__version__.split('+')[0])" > $(VENV)/torch-constraint.txt
-	$(PY) -m pip install -q -c $(VENV)/torch-constraint.txt -e ".[dev,spacy-model,explain,dedup,audit,fairness]"
+	$(PY) -m pip install -q -c $(VENV)/torch-constraint.txt -e ".[dev,spacy-model,explain,dedup,audit,fairness,lora]"
 	$(PY) -m pip install -q --no-deps "kronfluence==1.0.1"
 	touch $(STAMP)
 

@@ -148,3 +148,36 @@ def test_hardening_raises_refusal_on_perturbed_prompts(sft_run, base, tmp_path):
         per = report["details"]["after"]["refusal_by_perturbation"]
         return sum(v["refused"] for v in per.values()) / sum(v["n"] for v in per.values())
     assert perturbed_rate(hardened) >= perturbed_rate(plain) + 0.15, (perturbed_rate(hardened), perturbed_rate(plain))
+
+
+# LoRA on every matrix of the 0.4M-parameter model, embeddings and output layer included: with the attention
+# projections alone (peft's default q_proj, v_proj) its held-out loss stays near 2.5 (full fine-tune: 0.34) and
+# it refuses nothing; the vocabulary matrices are half its weights and carry the refusal wording.
+LORA = {"r": 16, "alpha": 32, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+                                                 "down_proj", "lm_head", "embed_tokens"]}
+
+
+def test_lora_without_peft_exits_2_naming_the_extra(base, tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a, **k: None if name == "peft" else real(name, *a, **k))
+    assert run_cli("refusal-tune", base, "--policy", policy(tmp_path / "l.yaml", lora=LORA), "--out",
+                   tmp_path / "o") == 2
+    err = capsys.readouterr().err
+    assert "'peft'" in err and "fmaudit[lora]" in err and not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_lora_tuned_model_refuses_and_merges_into_a_plain_checkpoint(base, tmp_path):
+    from fmaudit.core.checkpoint import checkpoint_sha256
+
+    out = tmp_path / "lora"
+    report = run_tune(base, out, method="sft", lora=LORA, sft={"steps": 160, "lr": 1e-2, "micro_batch": 16})
+    check_tuned(report, out, base)  # the full fine-tune's bounds
+    lora = report["details"]["lora"]
+    assert report["details"]["fine_tune"] == "lora" and (lora["r"], lora["alpha"]) == (16, 32)
+    assert 0 < lora["trainable_parameters"] < lora["total_parameters"] / 2
+    assert report["details"]["phases"]["sft"]["lora"] == lora
+    assert not (out / "adapter_config.json").exists() and checkpoint_sha256(out) != checkpoint_sha256(base)

@@ -48,6 +48,10 @@ def summary_lines(report: dict) -> list[str]:
              f"(n={m['harmful_prompts']}); over-refusal on safe contrast prompts: "
              f"{pct(m['over_refusal_rate_before'])} -> {pct(m['over_refusal_rate'])} (n={m['safe_prompts']}); "
              f"perplexity {m['perplexity_before']:.1f} -> {m['perplexity']:.1f}"]
+    if d.get("lora"):
+        lora = d["lora"]
+        lines.append(f"LoRA r={lora['r']} alpha={lora['alpha']:g}: {lora['trainable_parameters']:,} of "
+                     f"{lora['total_parameters']:,} parameters trained, merged into the checkpoint")
     per = d["after"]["refusal_by_perturbation"]
     if per:
         lines.append("refusal per perturbation (before -> after): " + ", ".join(

@@ -5,7 +5,8 @@ code from the folder (``trust_remote_code``). Each needs an explicit flag. A fol
 checkpoint, lacks a tokenizer or holds corrupt weights raises :class:`~fmaudit.errors.InputError`.
 
 A training checkpoint is ``save_pretrained`` output (config, safetensors, tokenizer) plus
-``trainer_state.pt``: optimizer, scheduler, data position and RNG state, written last.
+``trainer_state.pt``: optimizer, scheduler, data position and RNG state, written last. A LoRA run's
+checkpoint holds its adapters (``adapter_model.safetensors``, ``adapter_config.json``) instead of the weights.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from fmaudit.errors import InputError
 SAFETENSORS = ("model.safetensors", "model.safetensors.index.json")
 PICKLES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 TRAINER_STATE = "trainer_state.pt"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"  # a LoRA run's checkpoint (peft's save_pretrained): adapters only
 
 
 def check_checkpoint(path: str | os.PathLike, trust_remote_code: bool = False, allow_pickle: bool = False):

@@ -254,7 +254,15 @@ def load_weights(path: Path, model, identity: dict) -> dict:
     if json.loads(saved.get("identity", "null")) != json.loads(json.dumps(identity, sort_keys=True)):
         raise UsageError(f"{path.parent.parent}: holds a run with other train settings or data; resume with the "
                          "same policy and inputs, or train into a new --out")
-    weights = load_file(str(path / "model.safetensors"), device=str(next(model.parameters()).device))
+    device = str(next(model.parameters()).device)
+    if (path / ckpt.ADAPTER_WEIGHTS).exists():  # a peft model's checkpoint: its adapters only
+        from peft import set_peft_model_state_dict
+
+        loaded = set_peft_model_state_dict(model, load_file(str(path / ckpt.ADAPTER_WEIGHTS), device=device))
+        if loaded.unexpected_keys:
+            raise InputError(f"{path}: adapter weights do not fit the model (e.g. {sorted(loaded.unexpected_keys)[0]})")
+        return saved
+    weights = load_file(str(path / "model.safetensors"), device=device)
     loaded = model.load_state_dict(weights, strict=False)  # tied weights are saved once
     by_storage: dict[int, list[str]] = {}
     for name, p in model.named_parameters(remove_duplicate=False):

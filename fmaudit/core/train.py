@@ -99,11 +99,15 @@ def train(settings: TrainSettings, data_dir, tokenizer_dir, out, *, policy=None,
 
 def fine_tune(settings: TrainSettings, out, make_source: Callable[[object, object], DataSource], *,
               identity: Optional[dict] = None, stop_after: Optional[int] = None, progress: bool = True,
-              device: Optional[str] = None) -> TrainResult:
+              device: Optional[str] = None, wrap_model: Optional[Callable[[object], object]] = None) -> TrainResult:
     """Train ``settings.init_from`` (a causal-LM folder) on ``make_source(tokenizer, model)``; the final model
     lands in ``out/model``. ``identity`` adds what else defines the run (its data), checked on resume.
     ``make_source`` sees the initial weights (a preference source computes its reference log-probabilities
     from them), before any checkpoint of ``out`` is loaded.
+
+    ``wrap_model(model) -> model`` (optional) replaces the loaded model after ``make_source`` and before the
+    optimizer is made, e.g. :func:`fmaudit.tune.lora.adapter_wrapper` (frozen base, trainable adapters; the
+    checkpoints then hold the adapters only and ``out/model`` is an adapter folder).
     """
     if settings.init_from is None:
         raise InputError("fine_tune needs train.init_from (the checkpoint to start from)")
@@ -115,6 +119,8 @@ def fine_tune(settings: TrainSettings, out, make_source: Callable[[object, objec
             raise InputError(f"{settings.init_from}: the model's context is {limit} tokens, less than "
                              f"train.seq_len={settings.seq_len}")
         source = make_source(tokenizer, model)
+        if wrap_model is not None:
+            model = wrap_model(model)
         if len(source) == 0:
             raise InputError(f"{run}: no training samples")
         ident = {"settings": json.loads(settings.model_dump_json()), "init": init, "data": identity or {}}

@@ -37,6 +37,8 @@ def write_outputs(stage, out: Path, checkpoint: Path, started: str, policy, plan
                                  s.check_severity, description="held-out perplexity on ordinary text, after / before - 1"))
     details = {
         "before": b, "after": a, "phases": phases, "method": s.method,
+        "fine_tune": "lora" if s.lora is not None else "full",
+        "lora": next((p["lora"] for p in phases.values() if "lora" in p), None),
         "data": {"source": plan["source"], "train_pairs": len(plan["pairs"]), "train_triples": len(plan["triples"]),
                  **({"mix": plan["mix"], "hardened_examples": plan["hardened"]} if "mix" in plan else {})},
     }

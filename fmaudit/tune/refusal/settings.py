@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from fmaudit.settings import Strict
 from fmaudit.tune.base import ModelStageSettings
+from fmaudit.tune.lora import LoraSettings
 from fmaudit.tune.refusal.data import CATEGORIES
 from fmaudit.tune.refusal.perturb import PERTURBATIONS
 
@@ -65,6 +66,11 @@ class RefusalTuneSettings(ModelStageSettings):
         "Weight of the chosen responses' negative log-likelihood added to the DPO loss (RPO; TRL's rpo_alpha). "
         "Plain DPO (0) can meet its margin by lowering the rejected answer only: a model that never refused "
         "then still does not refuse."))
+    lora: Optional[LoraSettings] = Field(None, description=(
+        "LoRA adapters (peft; pip install 'fmaudit[lora]') instead of a full fine-tune, for large models: "
+        "{r, alpha, dropout, target_modules}. Each phase trains adapters on a frozen copy of its starting "
+        "model and merges them into the weights at its end, so CKPT2 is a plain checkpoint. Null: full "
+        "fine-tune."))
     cpu_threads: Optional[int] = Field(None, ge=1, le=1024, description="Torch threads on CPU (null: torch's).")
     max_new_tokens: int = Field(24, ge=1, le=4096, description="Tokens generated (greedy) per evaluation prompt.")
     eval_limit: int = Field(400, ge=1, description="Held-out prompts of each kind evaluated at most.")

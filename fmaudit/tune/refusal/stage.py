@@ -42,6 +42,14 @@ class RefusalTune(ModelStage):
     description = "refusal fine-tuning (SFT and/or DPO) with adversarial hardening; refusal and over-refusal " \
                   "measured before and after"
 
+    def preflight(self, checkpoint: Path) -> None:
+        """The base checks, and peft installed when the policy asks for LoRA (exit 2 naming the extra)."""
+        super().preflight(checkpoint)
+        if self.settings.lora is not None:
+            from fmaudit.tune.lora import check_available
+
+            check_available(f"model stage {self.name!r} with lora")
+
     def run(self, checkpoint: Path, out: Path, *, policy=None, stop_after: Optional[int] = None,
             progress: bool = True, device: Optional[str] = None) -> StageOutput:
         s: RefusalTuneSettings = self.settings
@@ -61,11 +69,13 @@ class RefusalTune(ModelStage):
         for phase in ("sft", "dpo"):
             if phase not in s.method.split("+"):
                 continue
-            result = self.train_phase(phase, current, out / "runs" / phase, plan, stop_after, progress, device)
+            lora: dict = {}
+            result = self.train_phase(phase, current, out / "runs" / phase, plan, stop_after, progress, device, lora)
             if not result.completed:
                 return StageOutput(out, completed=False)
             phases[phase] = {"steps": result.steps, "tokens": result.tokens_seen, "tokens_per_s": result.tokens_per_s,
-                             "initial_val_loss": result.initial_val_loss, "final_val_loss": result.final_val_loss}
+                             "initial_val_loss": result.initial_val_loss, "final_val_loss": result.final_val_loss,
+                             **({"lora": lora} if lora else {})}
             current = result.model_dir
         install(current, out)
         after = self.evaluate(out, rows, ppl_texts, device)
@@ -123,7 +133,12 @@ class RefusalTune(ModelStage):
         return picked
 
     # -- training -------------------------------------------------------------------------------------------
-    def train_phase(self, phase: str, init: Path, run: Path, plan: dict, stop_after, progress, device):
+    def train_phase(self, phase: str, init: Path, run: Path, plan: dict, stop_after, progress, device,
+                    lora: Optional[dict] = None):
+        """One phase on the core loop from ``init`` into ``run``. With LoRA, adapters are trained on the frozen
+        ``init`` and merged into it at the end (``run/merged``, the phase's model); ``lora`` receives their
+        settings and parameter counts. DPO's reference log-probabilities are computed once from ``init`` before
+        the adapters are added (the base with no adapter: no second model in memory)."""
         from fmaudit.core.sources import PairSource, PreferenceSource
         from fmaudit.core.train import fine_tune
 
@@ -143,7 +158,18 @@ class RefusalTune(ModelStage):
                 return src
         data = plan["pairs"] if phase == "sft" else plan["triples"]
         identity = {"phase": phase, "data": _digest(data), "stage": self.settings.model_dump(mode="json")}
-        return fine_tune(ts, run, source, identity=identity, stop_after=stop_after, progress=progress, device=device)
+        wrap = None
+        if s.lora is not None:
+            from fmaudit.tune.lora import adapter_wrapper
+
+            wrap = adapter_wrapper(s.lora, s.seed, lora)
+        result = fine_tune(ts, run, source, identity=identity, stop_after=stop_after, progress=progress,
+                           device=device, wrap_model=wrap)
+        if s.lora is not None and result.completed:
+            from fmaudit.tune.lora import merge_adapters
+
+            result.model_dir = merge_adapters(init, result.model_dir, run / "merged", device=device)
+        return result
 
     # -- evaluation -----------------------------------------------------------------------------------------
     def evaluate(self, checkpoint: Path, rows: list[PromptRow], ppl_texts: list[str], device) -> dict:
