@@ -159,13 +159,18 @@ def check_policy_requirements(policy: Policy, problems: Optional[list[str]] = No
 
     for key, chosen in (("tune", policy.tune), ("audits", policy.audits)):
         registry = _section_registries()[key]
-        for name in chosen:
-            try:
-                check_requires(registry.get(name), f"{policy.path or 'policy'}: {key}.{name}")
-            except InputError as e:
-                if problems is None:
-                    raise
-                problems.append(str(e))
+        for name, settings in chosen.items():
+            where = f"{policy.path or 'policy'}: {key}.{name}"
+            # the component's packages, and those of the options its settings turn on (e.g. tune.refusal.lora)
+            parts = [(registry.get(name), where)] + [
+                (type(v), f"{where}.{f}") for f, v in settings if isinstance(v, BaseModel) and getattr(v, "requires", None)]
+            for component, label in parts:
+                try:
+                    check_requires(component, label)
+                except InputError as e:
+                    if problems is None:
+                        raise
+                    problems.append(str(e))
 
 
 def load_policy(path: str | Path) -> Policy:

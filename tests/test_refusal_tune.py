@@ -163,10 +163,14 @@ def test_lora_without_peft_exits_2_naming_the_extra(base, tmp_path, capsys, monk
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a, **k: None if name == "peft" else real(name, *a, **k))
-    assert run_cli("refusal-tune", base, "--policy", policy(tmp_path / "l.yaml", lora=LORA), "--out",
-                   tmp_path / "o") == 2
+    p = policy(tmp_path / "l.yaml", lora=LORA)
+    assert run_cli("refusal-tune", base, "--policy", p, "--out", tmp_path / "o") == 2
     err = capsys.readouterr().err
     assert "'peft'" in err and "fmaudit[lora]" in err and not (tmp_path / "o").exists()
+    assert run_cli("policy", "check", p) == 0  # valid policy, this machine lacks a package
+    assert "tune.refusal.lora needs the package 'peft'" in capsys.readouterr().out
+    assert run_cli("policy", "check", "--ready", p) == 2
+    assert run_cli("policy", "check", "--ready", policy(tmp_path / "full.yaml")) == 0  # no LoRA, no peft needed
 
 
 @pytest.mark.slow
