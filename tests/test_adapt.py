@@ -331,3 +331,45 @@ def test_zoomed_grid_search_extends_fairlearns_grid(bios):
         (1 - zoomed.constraint_weight) * zoomed.objectives_[best]
         + zoomed.constraint_weight * zoomed.gammas_.iloc[:, best].max())
     np.testing.assert_array_equal(zoomed.predict(X), zoomed.predictors_[best].predict(X))
+
+
+def test_finetuning_the_last_block_changes_the_features_and_stays_deterministic(bios, tmp_path):
+    """finetune.blocks=1: the last block and the final norm train with a linear head on the training split; the
+    features move, two runs give the same bytes, and `predict` applies the tuned tensors to the checkpoint."""
+    from safetensors.torch import load_file
+
+    from fmaudit.core.checkpoint import load_checkpoint
+    from fmaudit.errors import PolicyError
+    from fmaudit.tune.adapt.features import extract_features
+    from fmaudit.tune.adapt.finetune import apply_tuned
+    from fmaudit.tune.adapt.predict import predict_rows
+    from fmaudit.tune.adapt.stage import run_adapt
+    from fmaudit.tune.adapt.task import load_task, split_task
+
+    s = settings(bios, methods=["unconstrained"], bound={"max": 1.0}, bootstrap=0,
+                 finetune={"blocks": 1, "epochs": 2, "learning_rate": 1e-3})
+    a, b = (run_adapt(bios["ckpt"], s, bios["task"], tmp_path / d) for d in ("a", "b"))
+    tuned = a.report["details"]["finetune"]
+    assert tuned["loss_by_epoch"][1] < tuned["loss_by_epoch"][0] and tuned["blocks"] == 1
+    assert a.report["protocol"]["finetune"]["blocks"] == 1 and a.report["metrics"]["finetuned_blocks"] == 1
+    for name in ("model.joblib", "model.json", "encoder_finetune.safetensors"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    assert b.report["metrics"]["features_computed"] == 0  # same tuned tensors, same cache key: all hits
+    names = sorted(load_file(str(tmp_path / "a" / "encoder_finetune.safetensors")))
+    assert names and all(n.startswith("model.layers.1.") or n == "model.norm.weight" for n in names)
+    assert "model.norm.weight" in names and len(names) == tuned["tuned_tensors"]
+    texts = load_task(bios["task"], s.columns, s.positive_label).texts[:20]
+    model, tok = load_checkpoint(bios["ckpt"])
+    frozen, _ = extract_features(bios["ckpt"], texts, s.features, None, model, tok)
+    apply_tuned(model, tmp_path / "a" / "encoder_finetune.safetensors", tuned["tuned_sha256"])
+    moved, _ = extract_features(bios["ckpt"], texts, s.features, None, model, tok, tuned_sha=tuned["tuned_sha256"])
+    assert np.abs(moved - frozen).max() > 1e-3
+    task = load_task(bios["task"], s.columns, s.positive_label)
+    test = split_task(task, s.test_fraction, s.seed).test
+    preds = [r["prediction"] for r in predict_rows(tmp_path / "a", bios["task"])]
+    truth = task.labels[test]
+    accuracy = np.mean([(preds[i] == "engineer") == bool(t) for i, t in zip(test, truth)])
+    assert accuracy == pytest.approx(a.models["unconstrained"]["accuracy"])
+    with pytest.raises(PolicyError, match="finetune.blocks: 3 blocks are asked for"):
+        run_adapt(bios["ckpt"], s.model_copy(update={"finetune": s.finetune.model_copy(update={"blocks": 3})}),
+                  bios["task"], tmp_path / "c")

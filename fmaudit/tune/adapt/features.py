@@ -73,10 +73,12 @@ class FeatureCache:
         self._vectors.update(vectors)
 
 
-def cache_folder(root: str | os.PathLike, ckpt_sha: str, settings: FeatureSettings) -> Path:
-    """``root/<key>``: the key covers the checkpoint and every setting that changes a vector."""
+def cache_folder(root: str | os.PathLike, ckpt_sha: str, settings: FeatureSettings,
+                 tuned_sha: Optional[str] = None) -> Path:
+    """``root/<key>``: the key covers the checkpoint, the fine-tuned tensors replacing some of its own (their
+    sha256, when the encoder was fine-tuned) and every setting that changes a vector."""
     spec = {"checkpoint": ckpt_sha, "layer": settings.layer, "pooling": settings.pooling,
-            "max_length": settings.max_length}
+            "max_length": settings.max_length, **({"finetuned": tuned_sha} if tuned_sha else {})}
     return Path(root) / hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -85,45 +87,62 @@ def encode(tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]]:
     return [tokenizer(t, add_special_tokens=True)["input_ids"][:max_length] for t in texts]
 
 
+def padded_batch(ids: list[list[int]], chunk: Sequence[int], pad_id: int):
+    """``(input_ids, attention_mask)`` long tensors of the texts ``chunk`` indexes, right-padded to the longest."""
+    import torch
+
+    width = max(len(ids[i]) for i in chunk)
+    input_ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(chunk), width), dtype=torch.long)
+    for row, i in enumerate(chunk):
+        input_ids[row, :len(ids[i])] = torch.tensor(ids[i])
+        mask[row, :len(ids[i])] = 1
+    return input_ids, mask
+
+
+def pool(model, input_ids, mask, settings: FeatureSettings):
+    """(batch, hidden) float pooled hidden states of one padded batch (with autograd where it is enabled)."""
+    import torch
+
+    device = next(model.parameters()).device
+    mask = mask.to(device)
+    hidden = model.base_model(input_ids=input_ids.to(device), attention_mask=mask,
+                              output_hidden_states=True).hidden_states[settings.layer].float()
+    if settings.pooling == "mean":
+        m = mask.unsqueeze(-1).float()
+        return (hidden * m).sum(1) / m.sum(1).clamp(min=1)
+    return hidden[torch.arange(len(input_ids), device=device), mask.sum(1) - 1]
+
+
 def pooled_states(model, ids: list[list[int]], settings: FeatureSettings, pad_id: int, batch_size: int) -> np.ndarray:
     """(n, hidden) float32 pooled hidden states of token-id lists, ``batch_size`` at a time, longest first."""
     import torch
 
-    device = next(model.parameters()).device
-    base = model.base_model
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
     out = np.zeros((len(ids), model.config.hidden_size), dtype=np.float32)
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
-            width = len(ids[chunk[0]])
-            input_ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for row, i in enumerate(chunk):
-                input_ids[row, :len(ids[i])] = torch.tensor(ids[i])
-                mask[row, :len(ids[i])] = 1
-            hidden = base(input_ids=input_ids.to(device), attention_mask=mask.to(device),
-                          output_hidden_states=True).hidden_states[settings.layer].float()
-            m = mask.to(device).unsqueeze(-1).float()
-            if settings.pooling == "mean":
-                pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1)
-            else:
-                pooled = hidden[torch.arange(len(chunk)), mask.sum(1) - 1]
-            out[chunk] = pooled.cpu().numpy()
+            out[chunk] = pool(model, *padded_batch(ids, chunk, pad_id), settings).cpu().numpy()
     return out
 
 
 def extract_features(checkpoint: str | os.PathLike, texts: Sequence[str], settings: FeatureSettings,
                      cache_root: Optional[str | os.PathLike] = None, model=None, tokenizer=None,
-                     device=None) -> tuple[np.ndarray, dict]:
+                     device=None, tuned_sha: Optional[str] = None) -> tuple[np.ndarray, dict]:
     """(n, hidden) float64 features of ``texts`` and a summary (cache hits, texts computed, checkpoint sha256).
 
     The model is loaded (safely, :func:`fmaudit.core.checkpoint.load_checkpoint`) only when some text is not
-    in the cache; pass ``model``/``tokenizer`` to reuse loaded ones.
+    in the cache; pass ``model``/``tokenizer`` to reuse loaded ones. A fine-tuned encoder
+    (:mod:`fmaudit.tune.adapt.finetune`) is passed as ``model`` with ``tuned_sha``, the sha256 of its tuned
+    tensors, which keys its own cache.
     """
+    if tuned_sha is not None and model is None:
+        raise ValueError("a fine-tuned encoder (tuned_sha) must be passed as model")
     ckpt_sha = checkpoint_sha256(checkpoint)
     keys = [text_sha256(t) for t in texts]
-    cache = FeatureCache(cache_folder(cache_root, ckpt_sha, settings)) if cache_root is not None else None
+    cache = (FeatureCache(cache_folder(cache_root, ckpt_sha, settings, tuned_sha)) if cache_root is not None
+             else None)
     found = {k: v for k in set(keys) if cache is not None and (v := cache.get(k)) is not None}
     missing = sorted({k: i for i, k in enumerate(keys) if k not in found}.items())
     computed: dict[str, np.ndarray] = {}
@@ -139,6 +158,7 @@ def extract_features(checkpoint: str | os.PathLike, texts: Sequence[str], settin
         computed = {k: v for (k, _), v in zip(missing, vectors)}
         if cache is not None:
             cache.add(computed, {"checkpoint": str(checkpoint), "checkpoint_sha256": ckpt_sha,
+                                 **({"finetuned": tuned_sha} if tuned_sha else {}),
                                  **settings.model_dump(exclude={"cache_dir", "batch_size"})})
     table = {**found, **computed}
     X = np.stack([table[k] for k in keys]).astype(np.float64)  # float64: fairlearn + pandas 3 reject float32

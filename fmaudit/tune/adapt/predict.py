@@ -42,7 +42,8 @@ def predict_rows(folder: str | os.PathLike, table: str | os.PathLike) -> Iterato
             raise InputError(f"{table}: row {i}: column {cols['text']!r}: text missing or empty")
     cache = meta.get("feature_cache") or str(Path(folder) / "feature_cache")  # the fit's cache: its texts are there
     with cpu_threads(meta.get("cpu_threads")):
-        X, _ = extract_features(ckpt, texts, FeatureSettings(**meta["features"]), cache_root=cache)
+        X, _ = extract_features(ckpt, texts, FeatureSettings(**meta["features"]), cache_root=cache,
+                                **_tuned_encoder(Path(folder), ckpt, meta.get("finetune")))
     sensitive = None
     if model.needs_sensitive_features:
         sensitive = df[cols["sensitive"]].astype(str).reset_index(drop=True)
@@ -50,3 +51,16 @@ def predict_rows(folder: str | os.PathLike, table: str | os.PathLike) -> Iterato
     labels = meta["label_values"]
     for i, p in enumerate(pred):
         yield {"row": i, "prediction": labels[int(p)]}
+
+
+def _tuned_encoder(folder: Path, ckpt: Path, finetune) -> dict:
+    """extract_features' model arguments for a fine-tuned encoder: the checkpoint with the run's tuned tensors
+    (``DIR/encoder_finetune.safetensors``) in place of its own; {} for frozen features."""
+    if not finetune:
+        return {}
+    from fmaudit.core.checkpoint import load_checkpoint
+    from fmaudit.tune.adapt.finetune import apply_tuned
+
+    model, tokenizer = load_checkpoint(ckpt)
+    apply_tuned(model, folder / finetune["file"], finetune["tuned_sha256"])
+    return {"model": model, "tokenizer": tokenizer, "tuned_sha": finetune["tuned_sha256"]}

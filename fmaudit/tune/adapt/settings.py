@@ -74,6 +74,19 @@ class AdversarialSettings(Strict):
     alpha: float = Field(10.0, ge=0, description="Weight of the adversary's loss (the fairness pressure; 10 cut the demo task's demographic-parity difference by 70%, 1 by 20%).")
 
 
+class FinetuneSettings(Strict):
+    """Light fine-tuning before the fairlearn models: the encoder's last transformer blocks and a linear head on
+    the pooled features, trained on the training split's labels (off by default: frozen features)."""
+
+    blocks: int = Field(0, ge=0, description="Transformer blocks below the feature layer unfrozen and trained, "
+                                             "the last ones (0: off; the final norm trains with them when the "
+                                             "features are the last layer's).")
+    epochs: int = Field(3, ge=1, description="Passes over the training split (seeded shuffle).")
+    learning_rate: float = Field(1e-4, gt=0, description="AdamW learning rate of the blocks and the head.")
+    batch_size: int = Field(16, ge=1)
+    weight_decay: float = Field(0.0, ge=0)
+
+
 class AdaptSettings(ModelStageSettings):
     """Adapt a checkpoint to a labelled binary task under fairness constraints; choose a model within a bound."""
 
@@ -106,6 +119,7 @@ class AdaptSettings(ModelStageSettings):
                           "predict_proba for the reductions); null: logistic regression.")
     adversarial: AdversarialSettings = Field(default_factory=AdversarialSettings)
     features: FeatureSettings = Field(default_factory=FeatureSettings)
+    finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)
     bound: Bound = Field(default_factory=Bound)
     bootstrap: int = Field(200, ge=0, le=10000, description="Bootstrap resamples of the test split for the CIs.")
     min_group_size: int = Field(30, ge=1, description="Groups with fewer test rows get a warning: too small to judge.")

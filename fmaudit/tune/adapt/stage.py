@@ -85,7 +85,7 @@ def run_adapt(checkpoint: str | os.PathLike, settings: AdaptSettings, task_path:
     from fmaudit.reports import make_report, new_run_id, now_iso, write_report
     from fmaudit.tune.adapt import report as R
     from fmaudit.tune.adapt.artefact import AdaptedModel, save_artefact
-    from fmaudit.tune.adapt.features import cpu_threads, extract_features
+    from fmaudit.tune.adapt.features import cpu_threads
     from fmaudit.tune.adapt.methods import build_candidates
     from fmaudit.tune.adapt.metrics import by_group, small_groups
     from fmaudit.tune.adapt.select import choose, pareto_front
@@ -98,9 +98,10 @@ def run_adapt(checkpoint: str | os.PathLike, settings: AdaptSettings, task_path:
     split = split_task(task, settings.test_fraction, settings.seed)
     timings = {}
     with cpu_threads(settings.cpu_threads):
-        X, feat = extract_features(checkpoint, task.texts, settings.features,
-                                   cache_root=settings.features.cache_dir or out / "feature_cache", device=device)
-    timings["features_s"] = round(time.perf_counter() - t0, 3)
+        X, feat, tuned = _features(checkpoint, task, split, settings, out, device)
+    timings["features_s"] = round(time.perf_counter() - t0, 3)  # with the fine-tuning, if any
+    if tuned:
+        timings["finetune_s"] = tuned.pop("fit_s")
     scaler = StandardScaler().fit(X[split.train])
     Xtr, Xte = scaler.transform(X[split.train]), scaler.transform(X[split.test])
     A = task.sensitive
@@ -137,7 +138,8 @@ def run_adapt(checkpoint: str | os.PathLike, settings: AdaptSettings, task_path:
     task_sha = sha256_file(task_path)
     artefact = None
     if chosen is not None:
-        artefact = save_artefact(out, AdaptedModel(scaler, fitted[chosen][0], task.label_values), {
+        encoder = _save_encoder(out, tuned, settings)
+        artefact = save_artefact(out, AdaptedModel(scaler, fitted[chosen][0], task.label_values), {**encoder,
             "checkpoint": str(checkpoint.resolve()), "checkpoint_sha256": feat["checkpoint_sha256"],
             "model": chosen, "columns": settings.columns.model_dump(), "label_values": list(task.label_values),
             "features": settings.features.model_dump(exclude={"cache_dir", "batch_size"}),
@@ -153,10 +155,12 @@ def run_adapt(checkpoint: str | os.PathLike, settings: AdaptSettings, task_path:
         "accuracy_cost": base["accuracy"] - best["accuracy"] if chosen else None,
         "chosen_needs_sensitive_features": best["needs_sensitive_features"] if chosen else None,
         "feature_cache_hits": feat["cache_hits"], "features_computed": feat["computed"],
+        "finetuned_blocks": settings.finetune.blocks,
     }
     protocol = {"task": str(task_path), "task_sha256": task_sha, "checkpoint": str(checkpoint),
                 "checkpoint_sha256": feat["checkpoint_sha256"], "features": settings.features.model_dump(),
-                "feature_dim": feat["dim"], "split": {"seed": settings.seed, "test_fraction": settings.test_fraction,
+                "feature_dim": feat["dim"], "finetune": settings.finetune.model_dump() if tuned else None,
+                "split": {"seed": settings.seed, "test_fraction": settings.test_fraction,
                                                       "stratified_by": "label x intersectional group"},
                 "bootstrap": {"resamples": settings.bootstrap, "interval": "95% percentile", "seed": settings.seed},
                 "positive_label": task.label_values[1], "negative_label": task.label_values[0],
@@ -167,6 +171,7 @@ def run_adapt(checkpoint: str | os.PathLike, settings: AdaptSettings, task_path:
         "group_warnings": notes,
         "needs_sensitive_features_at_prediction": sorted(n for n, m in models.items() if m["needs_sensitive_features"]),
         "artefact": artefact,
+        "finetune": {k: v for k, v in tuned.items() if k != "tensors"} if tuned else None,
     }
     reports_dir = out / "reports"
     R.plot_front(models, front, metric, bound, chosen, reports_dir / R.PLOT)
@@ -181,6 +186,41 @@ def run_adapt(checkpoint: str | os.PathLike, settings: AdaptSettings, task_path:
                          plots=[R.PLOT], timings=timings)
     write_report(reports_dir, report)
     return AdaptResult(report, chosen, models, R.trade_off_table(models, metric, chosen))
+
+
+def _features(checkpoint: Path, task, split, settings: AdaptSettings, out: Path, device):
+    """``(X, summary, fine-tune summary or None)``: the checkpoint's pooled features of every row, from an
+    encoder whose last blocks were first fine-tuned on the training split when the policy asks for it."""
+    from fmaudit.tune.adapt.features import extract_features
+
+    cache = settings.features.cache_dir or out / "feature_cache"
+    if not settings.finetune.blocks:
+        return (*extract_features(checkpoint, task.texts, settings.features, cache_root=cache, device=device), None)
+    from fmaudit.core.checkpoint import load_checkpoint
+    from fmaudit.tune.adapt.finetune import finetune_encoder
+
+    model, tokenizer = load_checkpoint(checkpoint, device=device)
+    t0 = time.perf_counter()
+    tuned = finetune_encoder(model, tokenizer, [task.texts[i] for i in split.train], task.labels[split.train],
+                             settings.features, settings.finetune, settings.seed)
+    tuned["fit_s"] = round(time.perf_counter() - t0, 3)
+    log.info("fine-tuned %d blocks (%d parameters): loss by epoch %s", tuned["blocks"], tuned["tuned_parameters"],
+             tuned["loss_by_epoch"])
+    X, feat = extract_features(checkpoint, task.texts, settings.features, cache_root=cache, model=model,
+                               tokenizer=tokenizer, tuned_sha=tuned["tuned_sha256"])
+    return X, feat, tuned
+
+
+def _save_encoder(out: Path, tuned: Optional[dict], settings: AdaptSettings) -> dict:
+    """The fine-tuned encoder tensors beside the chosen model; their entry in model.json ({} when frozen)."""
+    if tuned is None:
+        return {}
+    from fmaudit.corpus import sha256_file
+    from fmaudit.tune.adapt.finetune import TUNED_FILE, save_tuned
+
+    path = save_tuned(out, tuned["tensors"])
+    return {"finetune": {"file": TUNED_FILE, "file_sha256": sha256_file(path), "tuned_sha256": tuned["tuned_sha256"],
+                         **settings.finetune.model_dump()}}
 
 
 def _versions() -> dict:
