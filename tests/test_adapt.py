@@ -92,6 +92,8 @@ def test_constrained_models_halve_the_demographic_parity_difference(bios, tmp_pa
     from fmaudit.core.checkpoint import checkpoint_sha256
 
     assert meta["checkpoint_sha256"] == checkpoint_sha256(bios["ckpt"]) and meta["model"] == result.chosen
+    assert meta["format"]["library"] == "joblib" and "skops" in meta["format"]["why_not_skops"]
+    assert report["details"]["artefact"]["format"] == meta["format"]
 
 
 def test_predict_entry_point_reproduces_the_test_accuracy(bios, tmp_path, capsys):

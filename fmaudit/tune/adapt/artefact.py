@@ -3,9 +3,10 @@
 ``DIR/model.joblib`` holds an :class:`AdaptedModel`: the feature scaler, the fitted
 :class:`~fmaudit.tune.adapt.methods.FairClassifier` and the label values. ``DIR/model.json`` holds the checkpoint
 reference and its sha256, the feature settings, the columns, and the model file's own sha256, checked before the
-model is loaded. joblib, not skops: skops 0.16 cannot write fairlearn's mitigators ("no default __reduce__ due to
-non-trivial __cinit__"). A joblib file runs code when loaded, so load only artefacts you made or trust: the
-sha256 check catches a file changed after it was written, not a folder forged whole.
+model is loaded. joblib, not skops: skops 0.16.0 cannot write fairlearn's mitigators ("no default __reduce__
+due to non-trivial __cinit__", tried on ExponentiatedGradient, GridSearch and ThresholdOptimizer); ``model.json``
+and the report's ``details.artefact.format`` say so. A joblib file runs code when loaded, so load only artefacts
+you made or trust: the sha256 check catches a file changed after it was written, not a folder forged whole.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from fmaudit.errors import InputError
 
 MODEL_FILE = "model.joblib"
 META_FILE = "model.json"
+FORMAT = {"library": "joblib", "why_not_skops": "skops 0.16 cannot save fairlearn's ExponentiatedGradient, "
+                                                "GridSearch or ThresholdOptimizer ('no default __reduce__ due to "
+                                                "non-trivial __cinit__')",
+          "trust": "a joblib file runs code when loaded: load only artefacts you made or trust"}
 
 
 class AdaptedModel(BaseEstimator):
@@ -51,7 +56,7 @@ def save_artefact(out: str | os.PathLike, model: AdaptedModel, meta: dict) -> di
     tmp = out / (MODEL_FILE + ".tmp")
     joblib.dump(model, tmp)
     os.replace(tmp, out / MODEL_FILE)
-    meta = {**meta, "model_file": MODEL_FILE, "model_sha256": sha256_file(out / MODEL_FILE),
+    meta = {**meta, "model_file": MODEL_FILE, "model_sha256": sha256_file(out / MODEL_FILE), "format": FORMAT,
             "needs_sensitive_features": model.needs_sensitive_features}
     (out / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return meta
