@@ -13,6 +13,10 @@ from fmaudit.audits import stats
 def test_wilson_matches_scipy(k, n):
     ci = sps.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
     assert stats.wilson(k, n) == pytest.approx((ci.low, ci.high), abs=1e-6)
+    if k == 0:
+        assert stats.wilson(k, n)[0] == 0.0  # exactly: no 1e-17 in a report's interval of a zero rate
+    if k == n:
+        assert stats.wilson(k, n)[1] == 1.0
 
 
 def test_rate_and_bootstrap_mean_cover_the_estimate():
