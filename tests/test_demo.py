@@ -3,6 +3,7 @@
 import json
 from collections import Counter
 
+from fmaudit.corpus import read_documents
 from fmaudit.demo.corpus import generate_corpus
 from tests.conftest import run_cli
 
@@ -45,6 +46,44 @@ def test_quick_demo(quick_demo):
     dedup = json.loads((out / "filtered" / "reports" / "dedup.json").read_text())["stages"]
     truth = dedup["dedup_near"]["truth"]  # the planted repeats (boilerplate, edited copies, repeated PII) removed
     assert truth["recall"] >= 0.9 and set(truth["by_kind"]) == {"boilerplate", "edited_copy", "repeated_pii"}
+    # the before/after step: a model trained on the raw corpus against the demo model, same audits, paired
+    compare = json.loads((out / "compare" / "reports" / "compare.json").read_text())
+    rows = compare["details"]["comparisons"]
+    assert {k.split(":")[0] for k in rows} == {"bias.counterfactual", "toxicity.generation", "privacy.canaries",
+                                              "privacy.regurgitation"}
+    assert all(0 <= r["q_value"] <= 1 and r["n"] > 0 for r in rows.values())
+    table = printed[printed.index("before/after:"):]
+    assert "metric" in table.splitlines()[1] and "filtered" in table.splitlines()[1]
+    for key in ("bias.counterfactual:gap_mean", "privacy.canaries:exposure_rank_max", "privacy.regurgitation:leak_rate"):
+        row = rows[key]
+        line = next(l for l in table.splitlines() if l.split()[:1] == [key])
+        assert f"{row['before']:.4g}" in line and f"{row['after']:.4g}" in line and f"{row['q_value']:.3g}" in line
+        assert ("*" in line) == row["significant"]
+    # the raw model read the canary's 10 copies, the demo model the one that exact dedup kept
+    canary_truth = [json.loads(l) for l in (out / "truth.jsonl").read_text().splitlines() if '"canary"' in l]
+    kept = {d.id for d in read_documents([out / "filtered" / "data"])}
+    assert len(canary_truth) == 50 and sum(r["id"] in kept for r in canary_truth) <= 5
+
+
+def test_comparison_table_marks_significant_changes():
+    from fmaudit.audits.base import CheckSpec
+    from fmaudit.demo.compare_step import format_comparison
+
+    row = dict(test="paired_bootstrap", n=20, ci_low=-0.9, ci_high=-0.2)
+    rows = {"bias.counterfactual:gap_mean": {**row, "before": 1.2, "after": 0.6, "delta": -0.6, "q_value": 0.004,
+                                             "significant": True},
+            "bias.counterfactual:gap_mean.nurse": {**row, "before": 1.0, "after": 0.9, "delta": -0.1, "q_value": 0.5,
+                                                   "significant": False},
+            "privacy.regurgitation:leak_rate": {**row, "before": 0.1, "after": 0.2, "delta": 0.1, "q_value": 0.3,
+                                                "significant": False}}
+    gates = {"bias.counterfactual": {"gap_mean": CheckSpec(threshold=2.0, direction="max")}}
+    lines = format_comparison(rows, gates, 0.05).splitlines()
+    assert lines[0].split() == ["metric", "raw", "filtered", "delta", "95%", "CI", "test", "q"]
+    assert lines[2].startswith("bias.counterfactual:gap_mean ") and lines[2].endswith("* better")
+    assert "1.2" in lines[2] and "0.6" in lines[2] and "-0.6" in lines[2] and "0.004" in lines[2]
+    assert not any("gap_mean.nurse" in l for l in lines)  # per-group rows stay in the report
+    assert lines[3].startswith("privacy.regurgitation:leak_rate") and "*" not in lines[3]
+    assert "over the 3 metrics" in lines[-1]
 
 
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path, capsys):

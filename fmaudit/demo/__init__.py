@@ -20,6 +20,7 @@ STEPS: Registry[Callable] = Registry("demo step", group="fmaudit.demo_steps", bu
     "adapt": "fmaudit.demo.adapt_step:adapt_step",
     "explain": "fmaudit.demo.explain_step:explain_step",
     "refusal": "fmaudit.demo.refusal_step:refusal_step",
+    "compare": "fmaudit.demo.compare_step:compare_step",
     "trace": "fmaudit.demo.loop_step:loop_step",
 })
 

@@ -10,7 +10,9 @@
 - ``{"kind": "gendered", "id"}``: the document holds gendered sentences;
 - ``{"kind": "short", "id"}``: a fragment too short to be useful;
 - ``{"kind": "malformed", "source", "line", "error_kind"}``: a record that must be quarantined;
-- ``{"kind": "duplicate", "id", "of", "how"}``: repeated text (:mod:`fmaudit.demo.repeats`).
+- ``{"kind": "duplicate", "id", "of", "how"}``: repeated text (:mod:`fmaudit.demo.repeats`);
+- ``{"kind": "canary", "id", "canary", "repetitions"}``: a copy of a corpus canary, a note holding a random
+  secret repeated verbatim; ``out/canaries.json`` is its record for the ``privacy.canaries`` audit.
 
 It also writes ``out/task/bios.csv``, the downstream task of the adapt step (:mod:`fmaudit.demo.bios`:
 occupation from short biographies, with a planted gender disparity).
@@ -27,8 +29,9 @@ from pathlib import Path
 
 from faker import Faker
 
+from fmaudit.core.canaries import write_record
 from fmaudit.demo import text as T
-from fmaudit.demo.repeats import plant_repeats
+from fmaudit.demo.repeats import plant_canaries, plant_repeats
 from fmaudit.demo.bios import write_bios_task
 
 PII_TEMPLATES = {
@@ -172,6 +175,7 @@ def generate_corpus(out: str | Path, docs: int = 2000, seed: int = 0, task_rows:
     repeats = plant_repeats(made, truth, rng, fake) if made else []
     for doc in repeats:  # at random places in the second half
         made.insert(rng.randint(len(made) // 2, len(made)), doc)
+    canaries = plant_canaries(made, truth, random.Random(seed + 1)) if made else None  # own stream: rest unchanged
     for doc in made:
         lines.append(json.dumps(doc, ensure_ascii=False).encode("utf-8"))
         ids.append(doc["id"])
@@ -196,6 +200,10 @@ def generate_corpus(out: str | Path, docs: int = 2000, seed: int = 0, task_rows:
                 truth.append({"kind": "malformed", "source": path.relative_to(out).as_posix(), "line": lineno, "error_kind": bad_set[line]})
     task = write_bios_task(out / "task" / "bios.csv", rows=task_rows, seed=seed)  # downstream task of the adapt step
     truth_path = out / "truth.jsonl"
+    if canaries is not None:
+        write_record(out, canaries)
     truth_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in truth), encoding="utf-8")
-    return {"corpus": out / "corpus", "truth": truth_path, "documents": docs + len(repeats), "repeats": len(repeats),
-            "malformed": len(bad), "task": task}
+    planted = sum(1 for r in truth if r["kind"] == "canary")
+    return {"corpus": out / "corpus", "truth": truth_path, "documents": docs + len(repeats) + planted,
+            "repeats": len(repeats), "canary_copies": planted, "malformed": len(bad), "task": task,
+            "canaries": out / "canaries.json" if canaries is not None else None}

@@ -59,3 +59,29 @@ def plant_repeats(docs: list[dict], truth: list[dict], rng: random.Random, fake:
             copy = add(text, src["id"], "repeated_pii", src["meta"]["topic"])
             truth.extend({**r, "id": copy["id"]} for r in rows)
     return added
+
+
+# The corpus canary: a staff note with a secret door code, each of a few secrets repeated verbatim. Exact
+# deduplication keeps one copy of each, so a model trained on the raw corpus sees it REPETITIONS times and
+# one trained on the filtered corpus once: ``privacy.canaries`` with this record measures the difference.
+CANARY_FORMAT = ("Note for the night staff: the code of the east door is {secret}. Please do not share it with "
+                 "visitors or write it on the board in the break room.")
+CANARY_REPETITIONS = 10
+CANARIES = 5
+
+
+def plant_canaries(docs: list[dict], truth: list[dict], rng: random.Random):
+    """Insert every copy of the corpus canaries into ``docs`` at random places; append their truth rows
+    (``{"kind": "canary", "id", "canary", "repetitions"}``). Returns the canary settings (for the record)."""
+    from fmaudit.core.canaries import CanarySettings, choose_canaries
+
+    settings = CanarySettings(format=CANARY_FORMAT, repetitions=[CANARY_REPETITIONS], per_repetition=CANARIES,
+                              seed=rng.randrange(2**31))
+    copies = [(c, k) for c in choose_canaries(settings) for k in range(c["repetitions"])]
+    rng.shuffle(copies)
+    for c, k in copies:
+        doc_id = f"demo-canary-{c['id'].split('-')[-1]}-{k:02d}"
+        docs.insert(rng.randint(0, len(docs)), {"id": doc_id, "text": c["text"],
+                                                 "meta": {"source": "demo-notes", "topic": "notice"}})
+        truth.append({"kind": "canary", "id": doc_id, "canary": c["id"], "repetitions": c["repetitions"]})
+    return settings
