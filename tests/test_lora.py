@@ -111,3 +111,22 @@ def test_a_lora_run_resumes_exactly(base, tmp_path):
     assert losses(tmp_path / "part") == pytest.approx(losses(tmp_path / "whole"), abs=1e-6)
     a, b = state(whole.model_dir / "adapter_model.safetensors"), state(done.model_dir / "adapter_model.safetensors")
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_dpo_with_adapters_starts_at_the_reference(base, tmp_path):
+    """The reference log-probabilities come from the base before adapters exist, and fresh adapters (B = 0)
+    leave the outputs unchanged: the DPO loss starts at log 2 exactly as in a full fine-tune, then falls."""
+    import math
+
+    from fmaudit.core.sources import PreferenceSource
+
+    triples = [(p, r, "the river ran under the big red house") for p, r in PAIRS]
+
+    def source(tok, model):
+        s = PreferenceSource(tok, triples[:10], triples[10:], 48, beta=0.5)
+        s.prepare(model)
+        return s
+    result = fine_tune(settings(base), tmp_path / "dpo", source, progress=False,
+                       wrap_model=adapter_wrapper(LORA, 0))
+    assert result.initial_val_loss == pytest.approx(math.log(2), abs=1e-4)
+    assert result.final_val_loss < result.initial_val_loss

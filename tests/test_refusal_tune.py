@@ -185,3 +185,26 @@ def test_lora_tuned_model_refuses_and_merges_into_a_plain_checkpoint(base, tmp_p
     assert 0 < lora["trainable_parameters"] < lora["total_parameters"] / 2
     assert report["details"]["phases"]["sft"]["lora"] == lora
     assert not (out / "adapter_config.json").exists() and checkpoint_sha256(out) != checkpoint_sha256(base)
+
+
+def test_a_stopped_lora_tune_resumes_to_the_same_checkpoint(base, tmp_path):
+    """Stopped after step 4 of 6 and run again: the same merged weights (bytes) and figures as one whole run."""
+    from fmaudit.core.checkpoint import checkpoint_sha256
+
+    section = dict(method="sft", lora=LORA, examples=60, eval_limit=4, max_new_tokens=4, perturbations=["casing"],
+                   sft={"steps": 6, "lr": 1e-2, "micro_batch": 8, "checkpoint_interval": 3})
+    p = policy(tmp_path / "r.yaml", **section)
+    assert run_cli("refusal-tune", base, "--policy", p, "--out", tmp_path / "part", "--stop-after", "4",
+                   "--no-progress") == 0
+    assert not (tmp_path / "part" / "reports").exists()
+    whole, resumed = run_tune(base, tmp_path / "whole", **section), run_tune(base, tmp_path / "part", **section)
+    assert checkpoint_sha256(tmp_path / "part") == checkpoint_sha256(tmp_path / "whole") != checkpoint_sha256(base)
+    assert resumed["metrics"] == whole["metrics"] and resumed["details"]["lora"] == whole["details"]["lora"]
+
+
+@pytest.mark.slow
+def test_lora_dpo_tuned_model_refuses_heldout_harmful_prompts(base, tmp_path):
+    report = run_tune(base, tmp_path / "lora_dpo", method="dpo", lora=LORA,
+                      dpo={"steps": 100, "lr": 1e-2, "micro_batch": 16})
+    check_tuned(report, tmp_path / "lora_dpo", base)
+    assert report["details"]["phases"]["dpo"]["lora"]["trainable_parameters"] > 0
