@@ -375,3 +375,32 @@ def test_finetuning_the_last_block_changes_the_features_and_stays_deterministic(
     with pytest.raises(PolicyError, match="finetune.blocks: 3 blocks are asked for"):
         run_adapt(bios["ckpt"], s.model_copy(update={"finetune": s.finetune.model_copy(update={"blocks": 3})}),
                   bios["task"], tmp_path / "c")
+
+
+def test_lora_finetune_merges_adapters_into_the_saved_encoder(bios, tmp_path):
+    """finetune.lora: peft adapters on q_proj/v_proj train with the head, are merged, and the merged weights are
+    what the artefact saves and `predict` applies (same accuracy as the report's)."""
+    pytest.importorskip("peft")
+    from pydantic import ValidationError
+    from safetensors.torch import load_file
+
+    from fmaudit.tune.adapt.predict import predict_rows
+    from fmaudit.tune.adapt.settings import FinetuneSettings
+    from fmaudit.tune.adapt.stage import run_adapt
+    from fmaudit.tune.adapt.task import load_task, split_task
+
+    with pytest.raises(ValidationError, match="either the last blocks or LoRA"):
+        FinetuneSettings(blocks=1, lora={"r": 4})
+    s = settings(bios, methods=["unconstrained"], bound={"max": 1.0}, bootstrap=0,
+                 finetune={"lora": {"r": 4}, "epochs": 1, "learning_rate": 1e-3})
+    result = run_adapt(bios["ckpt"], s, bios["task"], tmp_path / "a")
+    tuned = result.report["details"]["finetune"]
+    assert tuned["method"] == "lora" and tuned["tuned_parameters"] < tuned["saved_parameters"]
+    assert result.report["metrics"]["feature_cache_hits"] == 0  # another encoder: no frozen feature is reused
+    names = sorted(load_file(str(tmp_path / "a" / "encoder_finetune.safetensors")))
+    assert names and all(n.endswith(("q_proj.weight", "v_proj.weight")) for n in names)
+    task = load_task(bios["task"], s.columns, s.positive_label)
+    test = split_task(task, s.test_fraction, s.seed).test
+    preds = [r["prediction"] for r in predict_rows(tmp_path / "a", bios["task"])]
+    accuracy = np.mean([(preds[i] == "engineer") == bool(task.labels[i]) for i in test])
+    assert accuracy == pytest.approx(result.models["unconstrained"]["accuracy"])

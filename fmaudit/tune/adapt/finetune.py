@@ -7,6 +7,10 @@ last layer's) are unfrozen; a linear head on the pooled features (the same pooli
 (no dropout), so the same inputs, settings and seed give the same tensors. Only the training split is seen: the
 test split's features come from an encoder that never saw its labels.
 
+With ``finetune.lora`` (:mod:`fmaudit.tune.lora`, peft) seeded low-rank adapters on the target modules of every
+block train with the head instead, and are then merged into the weights (``merge_and_unload``): the tuned tensors
+are the merged weights of the adapted modules.
+
 The tuned tensors (their checkpoint names) are saved beside the chosen model, ``OUT/encoder_finetune.safetensors``,
 and their sha256 keys the feature cache; ``fmaudit adapt predict`` applies them to the checkpoint before it
 extracts features.
@@ -82,11 +86,19 @@ def finetune_encoder(model, tokenizer, texts: Sequence[str], labels: np.ndarray,
     from fmaudit.core.evaluate import _pad_id
     from fmaudit.tune.adapt.features import encode, padded_batch, pool
 
-    tuned = tuned_parameters(model, settings.blocks, features.layer)
-    for p in model.parameters():
-        p.requires_grad_(False)
-    for p in tuned.values():
-        p.requires_grad_(True)
+    if settings.lora is not None:
+        from fmaudit.tune.lora import add_adapters, check_available
+
+        check_available("tune.adapt.finetune.lora")
+        wrapped = add_adapters(model, settings.lora, seed)  # freezes the model; adapters injected in place
+        tuned = {k: p for k, p in wrapped.named_parameters() if p.requires_grad}
+        adapted = sorted(n for n, m in model.named_modules() if hasattr(m, "lora_A") and hasattr(m, "base_layer"))
+    else:
+        tuned = tuned_parameters(model, settings.blocks, features.layer)
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for p in tuned.values():
+            p.requires_grad_(True)
     torch.manual_seed(seed)
     device = next(model.parameters()).device
     head = torch.nn.Linear(model.config.hidden_size, 2).to(device)
@@ -112,9 +124,16 @@ def finetune_encoder(model, tokenizer, texts: Sequence[str], labels: np.ndarray,
         losses.append(round(total / len(ids), 6))
     for p in tuned.values():
         p.requires_grad_(False)
+    trained = int(sum(p.numel() for p in tuned.values()))
+    if settings.lora is not None:  # W + (alpha / r) B A folded into W: the saved tensors are the merged weights
+        wrapped.merge_and_unload()
+        params = dict(model.named_parameters())
+        tuned = {f"{n}.weight": params[f"{n}.weight"] for n in adapted}
     tensors = {k: p.detach().cpu().clone() for k, p in tuned.items()}
-    return {"blocks": settings.blocks, "tuned_parameters": int(sum(p.numel() for p in tuned.values())),
-            "tuned_tensors": len(tuned), "epochs": settings.epochs, "loss_by_epoch": losses,
+    return {"method": "lora" if settings.lora is not None else f"last {settings.blocks} block(s)",
+            "blocks": settings.blocks, "tuned_parameters": trained, "tuned_tensors": len(tensors),
+            "saved_parameters": int(sum(t.numel() for t in tensors.values())),
+            "epochs": settings.epochs, "loss_by_epoch": losses,
             "train_accuracy_last_epoch": round(correct / len(ids), 6), "tuned_sha256": tensors_sha256(tensors),
             "tensors": tensors}
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from fmaudit.settings import Strict
 from fmaudit.tune.base import ModelStageSettings
+from fmaudit.tune.lora import LoraSettings
 
 # Constraint names the policy may use -> fairlearn.reductions class names.
 REDUCTION_CONSTRAINTS = {
@@ -81,10 +82,23 @@ class FinetuneSettings(Strict):
     blocks: int = Field(0, ge=0, description="Transformer blocks below the feature layer unfrozen and trained, "
                                              "the last ones (0: off; the final norm trains with them when the "
                                              "features are the last layer's).")
+    lora: Optional[LoraSettings] = Field(
+        None, description="LoRA adapters (peft) on the whole encoder instead of unfrozen blocks (blocks must be "
+                          "0), merged into the weights after training; null: no LoRA.")
     epochs: int = Field(3, ge=1, description="Passes over the training split (seeded shuffle).")
     learning_rate: float = Field(1e-4, gt=0, description="AdamW learning rate of the blocks and the head.")
     batch_size: int = Field(16, ge=1)
     weight_decay: float = Field(0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "FinetuneSettings":
+        if self.blocks and self.lora is not None:
+            raise ValueError("fine-tune either the last blocks or LoRA adapters: set blocks to 0 with lora")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.blocks) or self.lora is not None
 
 
 class AdaptSettings(ModelStageSettings):

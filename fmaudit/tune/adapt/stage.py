@@ -194,7 +194,7 @@ def _features(checkpoint: Path, task, split, settings: AdaptSettings, out: Path,
     from fmaudit.tune.adapt.features import extract_features
 
     cache = settings.features.cache_dir or out / "feature_cache"
-    if not settings.finetune.blocks:
+    if not settings.finetune.enabled:
         return (*extract_features(checkpoint, task.texts, settings.features, cache_root=cache, device=device), None)
     from fmaudit.core.checkpoint import load_checkpoint
     from fmaudit.tune.adapt.finetune import finetune_encoder
@@ -204,7 +204,7 @@ def _features(checkpoint: Path, task, split, settings: AdaptSettings, out: Path,
     tuned = finetune_encoder(model, tokenizer, [task.texts[i] for i in split.train], task.labels[split.train],
                              settings.features, settings.finetune, settings.seed)
     tuned["fit_s"] = round(time.perf_counter() - t0, 3)
-    log.info("fine-tuned %d blocks (%d parameters): loss by epoch %s", tuned["blocks"], tuned["tuned_parameters"],
+    log.info("fine-tuned %s (%d parameters): loss by epoch %s", tuned["method"], tuned["tuned_parameters"],
              tuned["loss_by_epoch"])
     X, feat = extract_features(checkpoint, task.texts, settings.features, cache_root=cache, model=model,
                                tokenizer=tokenizer, tuned_sha=tuned["tuned_sha256"])
