@@ -273,14 +273,19 @@ def test_demo_run_leaks_no_injected_pii(tmp_path, monkeypatch):
 
 
 def test_focused_ner_finds_what_full_ner_finds(analyzer):
-    """NER on windows around capitalized words gives the same entities as NER over the whole text."""
+    """NER on windows around capitalized words gives the same entities as NER over the whole text, but for
+    the lone ordinary words opening a sentence that the model tags as names ("Mulch keeps the roots cool")."""
     from fmaudit.pii.analyze import NER_MARGIN, token_texts
     from fmaudit.pii.ner_focus import WHOLE_ABOVE, Vocabulary, candidates, windows
 
-    vocab = Vocabulary(stop=frozenset({"the"}), common=frozenset({"the", "cat", "meet", "work", "agree", "i"}),
-                       suffixes=(("s", ""), ("et", "eet")))
-    assert candidates(["The", "cat", "met", "Ann", ".", "Mulch", "works", ";", "I", "agree", "orjson", "."],
-                      vocab) == [3, 5, 10]
+    vocab = Vocabulary(stop=frozenset({"the"}), common=frozenset({"the", "cat", "meet", "work", "agree", "i", "mulch",
+                                                                  "rose"}),
+                       suffixes=(("s", ""), ("et", "eet")), names=frozenset({"Rose", "Smith"}))
+    tokens = ["The", "cat", "met", "Ann", ".", "Mulch", "works", ";", "I", "agree", "orjson", ".", "Rose", "works",
+              ".", "Mulch", "Smith", "."]
+    assert candidates(tokens, vocab) == [3, 10, 12, 15, 16]  # a known name, or a capitalized word after it, stays
+    no_lists = Vocabulary(vocab.stop, vocab.words, vocab.suffixes)  # no name lists: every opener but stop words
+    assert candidates(tokens, no_lists) == [3, 5, 10, 12, 15, 16]
     filler = "the committee met again to discuss the budget for the coming year and the plans for the hall. "
     texts = [(filler * 4 + f"The review was written by Ana Beltran for {city} last week. " + filler * 4 +
               "A reader wrote: Shut up, you pathetic moron, nobody asked. Mulch keeps the roots cool. ") * 2
@@ -296,6 +301,8 @@ def test_focused_ner_finds_what_full_ner_finds(analyzer):
         full = analyzer.analyze(texts)
     finally:
         analyzer.words = words
-    key = lambda rs: sorted((r.start, r.end, r.entity_type) for r in rs)  # noqa: E731
-    assert [key(r) for r in focused] == [key(r) for r in full]
+    key = lambda rs: {(r.start, r.end, r.entity_type) for r in rs}  # noqa: E731
+    for text, f, g in zip(texts, focused, full):
+        assert key(f) <= key(g)  # nothing found that full NER does not find
+        assert {text[s:e] for s, e, _ in key(g) - key(f)} == {"Mulch"}  # and only the lone opener lost
     assert all(sum(r.entity_type == "PERSON" for r in found) >= 2 for found in full)

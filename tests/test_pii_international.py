@@ -39,6 +39,43 @@ def test_street_addresses_of_many_layouts():
     assert street_spans("Room 204 is on the second floor. Chapter 3, 2010 edition.") == []
 
 
+def test_street_search_in_digit_stretches_finds_what_the_whole_text_search_finds():
+    """street_spans searches only the stretches around digits (and STREET only those with a street word):
+    on every text of the labelled set, joined in threes (so stretches meet and merge), and on sentences made
+    of address pieces, each pattern's matches are those of one search over the whole text."""
+    import random
+
+    from fmaudit.pii.international import STREET, STREET_BY_POSTCODE, STREET_WORD, digit_reach
+    from fmaudit.testing.pii_international import generate_cases
+
+    texts = [c.text for c in generate_cases(120, 40, 1)]
+    texts += [" ".join(texts[i:i + 3]) for i in range(0, len(texts), 3)]
+    pieces = ["Calle", "utca", "tér", "N° 5", "Apt. 12", "12,", "64677", "Hauptstraße", "de la", "Via", "\n", "(",
+              "St.", "Koskikatu 25", "Suite 9", "CO,", "Uruguay", "1.", "the", "Maria", "Domoszló,", "7b"]
+    rng = random.Random(0)
+    texts += [" ".join(rng.choice(pieces) for _ in range(rng.randint(3, 40))) for _ in range(300)]
+    for text in texts:
+        reach = digit_reach(text)
+        assert all(a[1] < b[0] for a, b in zip(reach, reach[1:]))  # disjoint, in order
+        worded = [(lo, hi) for lo, hi in reach if STREET_WORD.search(text, lo, hi)]
+        for pattern, stretches in ((STREET, worded), (STREET_BY_POSTCODE, reach)):
+            assert [m.span() for lo, hi in stretches for m in pattern.finditer(text, lo, hi)] == \
+                [m.span() for m in pattern.finditer(text)], text
+
+
+def test_labelled_set_does_not_depend_on_the_hash_seed():
+    """Faker builds some locales' city lists from sets; the set must come out the same in every process."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import hashlib; from fmaudit.testing.pii_international import generate_cases; "
+            "print(hashlib.sha256(repr([(c.text, c.labels) for c in generate_cases(0, 80, 0)]).encode()).hexdigest())")
+    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
+    assert len(runs) == 1
+
+
 def test_values_after_labels():
     rec = LabelledValueRecognizer(["PERSON", "PHONE_NUMBER", "ADDRESS", "IBAN_CODE"])
     text = "Name: Sieda Batukayev Phone: (99) 645-791\nAddress: Koskikatu 25, Artilleros\nIBAN HU42117730161111101800000000"

@@ -137,7 +137,12 @@ class BatchAnalyzer:
         mapping = self.engine.nlp_engine.ner_model_configuration.model_to_presidio_entity_mapping
         ner_types = {mapping.get(label, label) for label in (ner.labels if ner else ())} & set(self.entities)
         self.ner = ner if ner_types else None
-        self.words = Vocabulary.of(self.nlp) if settings.ner_focus and ner_types <= NAME_TYPES else None
+        self.words = None
+        if settings.ner_focus and ner_types <= NAME_TYPES:
+            from fmaudit.pii.international import faker_names
+
+            lists = faker_names(tuple(settings.name_locales)) if settings.name_locales else None
+            self.words = Vocabulary.of(self.nlp, lists[0] | lists[1] if lists else None)
         self.lemma_pipes = [self.nlp.get_pipe(p) for p in LEMMA_COMPONENTS if p in self.nlp.pipe_names]
         if settings.fast_gemm:
             for component in ([self.ner] if self.ner else []) + self.lemma_pipes:

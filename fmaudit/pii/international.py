@@ -19,6 +19,7 @@ Phone numbers in national formats are presidio's libphonenumber recognizer run f
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from functools import lru_cache
 
 CAP = r"[^\W\d_](?:[^\W\d_]|['’\-](?=[^\W\d_]))*"  # a word of any script, hyphens and apostrophes inside
@@ -54,6 +55,7 @@ STREET = re.compile(
     rf"|{_CAPS}{CAP}\s+(?i:{STREET_TYPES})(?![^\W\d_]))"
     rf",?\s+{_NUM}"                                                          # the house number after it
     rf"(?:,?\s+{_UNIT})*")
+STREET_WORD = re.compile(rf"(?i:(?:{STREET_PREFIXES})\s|(?:{STREET_TYPES})(?![^\W\d_]))")
 # A street named without a type word, known by what follows: "Kamaufova 6b, 87648 Komiža" (number after the
 # street, postcode before the city) or "Cuesta Débora Jover 261, Huelva, 12543" (city, then postcode).
 STREET_BY_POSTCODE = re.compile(
@@ -175,11 +177,51 @@ def _segment_end(text: str, pos: int, limit: int = 4) -> int:
     return pos
 
 
+_TOKEN = re.compile(r"\S+")
+_DIGITS = re.compile(r"\d+")
+# Bounds (with room to spare) on a street match, in blank-separated tokens: it starts at most TOKENS_BEFORE tokens
+# before the token holding its first digit (a number before the street, prefix, particles, up to four capitalized
+# words, N°: 8 at most) and ends at most TOKENS_AFTER after the token holding its last digit (a letter suffix, a
+# postcode's city: 2 at most); its digits are at most four tokens apart (units, "Apt. 864"; a postcode).
+TOKENS_BEFORE, TOKENS_AFTER = 12, 4
+
+
+def digit_reach(text: str) -> list[tuple[int, int]]:
+    """Disjoint stretches of ``text`` that hold every match of :data:`STREET` and :data:`STREET_BY_POSTCODE`.
+
+    Both patterns need a house number, so a match lies within TOKENS_BEFORE tokens before and TOKENS_AFTER
+    tokens after digits of its own, and stretches around digit runs less than TOKENS_BEFORE + TOKENS_AFTER tokens
+    apart are merged, so each match lies inside one stretch. Searching each stretch (``finditer(text, lo, hi)``: the look-behinds still see the text
+    before ``lo``, and every stretch ends at a blank or the end) finds exactly the matches of searching the whole
+    text, at a fraction of the cost on prose with few numbers (the patterns try dozens of street words at every
+    word)."""
+    if not _DIGITS.search(text):
+        return []
+    starts, ends = [], []
+    for m in _TOKEN.finditer(text):
+        starts.append(m.start())
+        ends.append(m.end())
+    out: list[list[int]] = []
+    last = len(starts) - 1
+    for m in _DIGITS.finditer(text):
+        k = bisect_right(starts, m.start()) - 1
+        lo, hi = max(0, k - TOKENS_BEFORE), min(last, k + TOKENS_AFTER)
+        if out and lo <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], hi)
+        else:
+            out.append([lo, hi])
+    return [(starts[a], ends[b]) for a, b in out]
+
+
 def street_spans(text: str) -> list[tuple[int, int]]:
     """Spans of street addresses (street with house number, then the segments after it)."""
     out = []
-    for pattern in (STREET, STREET_BY_POSTCODE):
-        for m in pattern.finditer(text):
+    reach = digit_reach(text)
+    # STREET needs a street word (a prefix and a blank, or a type word that ends a word): stretches with none
+    # are skipped, found by one cheap search instead of the pattern's tries at every word
+    worded = [(lo, hi) for lo, hi in reach if STREET_WORD.search(text, lo, hi)]
+    for pattern, stretches in ((STREET, worded), (STREET_BY_POSTCODE, reach)):
+        for m in (m for lo, hi in stretches for m in pattern.finditer(text, lo, hi)):
             start = m.start()
             if pattern is STREET_BY_POSTCODE:  # "Ann moved to Kamaufova 6b, ...": the words after the last
                 digit = next(i for i in range(start, m.end()) if text[i].isdigit())  # lowercase one before the number

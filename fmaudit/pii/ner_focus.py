@@ -2,9 +2,13 @@
 
 PERSON (and LOCATION, ORGANIZATION, NRP) entities are proper nouns: the small English models tag
 practically nothing as a name that holds no capitalized word. A capitalized word is a *candidate*
-unless it opens a sentence and is a stop word ("The", "When", "Our") or is "I" (the model does tag
-other sentence-initial nouns as names now and then: "Mulch keeps the roots cool"); so is a lowercase
-word that is not ordinary English (code, handles, URLs: the model tags some of those as names too).
+unless it is "I" or opens a sentence and is a stop word ("The", "When", "Our"), or, when name lists
+are given, opens a sentence, is ordinary English, is no known first or last name, and the next word
+is not capitalized ("Toast the spices", "Leftovers keep"): every sentence would otherwise be a
+candidate. The model does tag such words as names now and then ("Mulch keeps the roots cool",
+"Runners should"); those findings are lost, on purpose (the benchmark counts them). A lowercase
+word that is not ordinary English is a candidate too (code, handles, URLs: the model tags some of
+those as names).
 The NER model decides a token from about four tokens on either side (its tok2vec's receptive field)
 and the token before, so NER runs on windows of ``margin`` tokens around the candidates and keeps the
 entities at least ``RELIABLE`` tokens from a window's cuts. Texts whose windows cover most of them are run whole. The benchmark
@@ -24,12 +28,15 @@ class Vocabulary:
     a word is ``common`` (ordinary lowercase English) when it, or its base form by the lemmatizer's suffix
     rules (plans -> plan, spices -> spice), is in the spaCy lemmatizer's word lists."""
 
-    def __init__(self, stop: frozenset[str], common: frozenset[str], suffixes: tuple[tuple[str, str], ...] = ()):
-        self.stop, self.words, self.suffixes = stop, common, suffixes
+    def __init__(self, stop: frozenset[str], common: frozenset[str], suffixes: tuple[tuple[str, str], ...] = (),
+                 names: frozenset[str] | None = None):
+        self.stop, self.words, self.suffixes, self.names = stop, common, suffixes, names
         self._known: dict[str, bool] = {}
 
     @classmethod
-    def of(cls, nlp) -> "Vocabulary":
+    def of(cls, nlp, names: frozenset[str] | None = None) -> "Vocabulary":
+        """The vocabulary of spaCy pipeline ``nlp``; ``names``: known first and last names (capitalized), or
+        None to treat every sentence-initial word but stop words as a candidate."""
         words: set[str] = set(nlp.Defaults.stop_words)
         suffixes: set[tuple[str, str]] = set()
         if "lemmatizer" in nlp.pipe_names:
@@ -42,7 +49,7 @@ class Vocabulary:
                 for rules in lookups.get_table("lemma_rules").values():
                     suffixes.update((old, new) for old, new in rules if old.isalpha())
         return cls(frozenset(w for w in nlp.Defaults.stop_words if w.islower()), frozenset(words),
-                   tuple(sorted(suffixes)))
+                   tuple(sorted(suffixes)), names)
 
     def common(self, word: str) -> bool:
         word = word.lower()
@@ -54,15 +61,24 @@ class Vocabulary:
                 self._known[word] = known
         return known
 
+    def ordinary_opener(self, word: str, next_word: str) -> bool:
+        """True for a sentence's first word that cannot start a name: a stop word, or (with name lists) an
+        ordinary English word that is no known name and is not followed by a capitalized word."""
+        if word.lower() in self.stop:
+            return True
+        return (self.names is not None and not next_word[:1].isupper() and word not in self.names
+                and word.capitalize() not in self.names and self.common(word))
+
 
 def candidates(tokens: list[str], vocab: Vocabulary) -> list[int]:
-    """Indices of the tokens the NER model might put in a name: capitalized words (but a stop word or
-    "I" opening a sentence), and lowercase words that are not ordinary English (``orjson``, ``size_t``,
-    URLs), which the model now and then tags as names too."""
+    """Indices of the tokens the NER model might put in a name: capitalized words (but "I", and ordinary
+    words opening a sentence, :meth:`Vocabulary.ordinary_opener`), and lowercase words that are not
+    ordinary English (``orjson``, ``size_t``, URLs), which the model now and then tags as names too."""
     out, initial = [], True
+    last = len(tokens) - 1
     for i, text in enumerate(tokens):
         if text[:1].isupper():
-            if text != "I" and not (initial and text.lower() in vocab.stop):
+            if text != "I" and not (initial and vocab.ordinary_opener(text, tokens[i + 1] if i < last else "")):
                 out.append(i)
         elif any(c.isalpha() for c in text) and not vocab.common(text):
             out.append(i)
