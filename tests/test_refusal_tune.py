@@ -150,7 +150,7 @@ def test_hardening_raises_refusal_on_perturbed_prompts(sft_run, base, tmp_path):
     assert perturbed_rate(hardened) >= perturbed_rate(plain) + 0.15, (perturbed_rate(hardened), perturbed_rate(plain))
 
 
-# LoRA on every matrix of the 0.4M-parameter model, embeddings and output layer included: with the attention
+# LoRA on every matrix of the 0.19M-parameter model, embeddings and output layer included: with the attention
 # projections alone (peft's default q_proj, v_proj) its held-out loss stays near 2.5 (full fine-tune: 0.34) and
 # it refuses nothing; the vocabulary matrices are half its weights and carry the refusal wording.
 LORA = {"r": 16, "alpha": 32, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
