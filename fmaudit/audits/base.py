@@ -28,6 +28,7 @@ inputs, outputs, scores, outcome; texts anonymized, written to ``items/<audit>.j
 from __future__ import annotations
 
 import hashlib
+import json
 from functools import lru_cache
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
@@ -126,11 +127,29 @@ class Audit(ABC):
         self.settings = settings if settings is not None else self.Settings()
 
     def preflight(self) -> None:
-        """Cheap checks before the model loads; raise InputError naming the problem. Default: packages and data file."""
+        """Cheap checks before the model loads; raise InputError naming the problem. Default: packages, the
+        data file, and every other file or folder the settings name."""
+        from fmaudit.settings import check_paths
+
         check_requires(type(self))
         data = self.settings.data
         if data is not None and not Path(data).is_file():
             raise InputError(f"{data}: no such file (audit {self.name}, setting data)")
+        check_paths(self.settings, f"audit {self.name}", skip=("data",))
+
+    def preflight_scorer(self, spec, label: Optional[str], setting: str) -> None:
+        """The scorer ``spec`` (a policy's ``{name: ...}``) can be built offline (its package installed, the
+        checkpoint it names readable) and has ``label``; InputError naming the setting otherwise."""
+        from fmaudit.scoring import parse_scorer_settings, preflight_scorer
+
+        spec = parse_scorer_settings(spec)  # a default is the plain mapping {name: ...}
+        try:
+            labels = preflight_scorer(spec)
+        except InputError as e:
+            raise InputError(f"audit {self.name}, setting {setting}: {e}") from None
+        if label is not None and label not in labels:
+            raise InputError(f"audit {self.name}, setting {setting}: scorer {spec.name} has no label {label!r}; "
+                             f"labels: {', '.join(labels)}")
 
     @abstractmethod
     def run(self, mua, ctx: AuditContext) -> AuditResult:
@@ -153,6 +172,20 @@ class Audit(ABC):
             out.append(Check.evaluate(metric_name, value, spec.threshold, spec.direction, spec.severity, desc,
                                       ci=(m.ci_low, m.ci_high)))
         return out
+
+
+def require_unchanged(audit: str, saved: dict, now: dict, why: str) -> None:
+    """Re-scoring reuses what a run saved: raise UsageError naming every setting in ``now`` (name -> value as the
+    protocol records it) whose saved value ``saved[name]`` differs, since only a new run can apply it."""
+    changed = [f"{k} (saved {_canon(saved.get(k))}, policy {_canon(v)})" for k, v in now.items()
+               if _canon(saved.get(k)) != _canon(v)]
+    if changed:
+        raise UsageError(f"audit {audit} cannot be re-scored under this policy: {'; '.join(changed)} changed, and "
+                         f"{why}; run the audit again")
+
+
+def _canon(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def item_text(text: str, how: str = "scrubbed") -> str:

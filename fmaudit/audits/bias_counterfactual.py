@@ -23,7 +23,8 @@ import numpy as np
 from pydantic import Field
 
 from fmaudit.audits import register_audit
-from fmaudit.audits.base import Audit, AuditContext, AuditResult, AuditSettings, Protocol, item_text, text_sha256
+from fmaudit.audits.base import (Audit, AuditContext, AuditResult, AuditSettings, Protocol, item_text,
+                                 require_unchanged, text_sha256)
 from fmaudit.audits.stats import Metric, bootstrap_ci, mean, rate
 from fmaudit.cda.wordlists import GENDER_PAIRS, PairFileError, load_pairs
 from fmaudit.errors import InputError
@@ -124,14 +125,27 @@ class BiasCounterfactual(Audit):
             r["gap"] = r["logprob_a"] - r["logprob_b"]
             r["abs_gap"] = abs(r["gap"])
             r["prefers_a"] = r["gap"] > 0
-        listing = "\n".join(f"{r['side_a']}\t{r['side_b']}" for r in rows)
         for r in rows:  # items show texts as every audit does (anonymized, or hashed)
             r["side_a"], r["side_b"] = item_text(r["side_a"], s.item_text), item_text(r["side_b"], s.item_text)
-        metrics, details = self.metrics(rows)
-        protocol = Protocol(where, text_sha256(listing), len(rows), seed=s.seed,
-                            extra={"pairs": str(pairs.path), "templates": len(templates),
-                                   "occupations": list(s.occupations)})
-        return AuditResult(metrics, self.checks(metrics), rows, protocol, details)
+        return self.rescore(rows, self._protocol().to_json(), ctx)
+
+    def _protocol(self) -> Protocol:
+        where, pairs, templates, rows = self.prepared
+        listing = "\n".join(f"{r['side_a']}\t{r['side_b']}" for r in rows)
+        return Protocol(where, text_sha256(listing), len(rows), seed=self.settings.seed,
+                        extra={"pairs": str(pairs.path), "templates": len(templates),
+                               "occupations": list(self.settings.occupations)})
+
+    def rescore(self, items: list[dict], protocol: dict, ctx: AuditContext) -> AuditResult:
+        """Recompute the figures from the saved twins' log-probabilities (new checks); no model. There is no
+        scorer to change: the model's own likelihoods are the measurement."""
+        if not hasattr(self, "prepared"):
+            self.preflight()
+        require_unchanged(self.name, protocol, {"data_sha256": self._protocol().data_sha256},
+                          "the saved log-probabilities are of the saved twins")
+        metrics, details = self.metrics(items)
+        return AuditResult(metrics, self.checks(metrics), items, Protocol(**{**protocol, "seed": self.settings.seed}),
+                           details)
 
     def metrics(self, rows: list[dict]) -> tuple[dict[str, Metric], dict]:
         seed = self.settings.seed

@@ -19,8 +19,10 @@ import numpy as np
 from pydantic import Field
 
 from fmaudit.audits import register_audit
-from fmaudit.audits.base import Audit, AuditContext, AuditResult, AuditSettings, Protocol, item_text, text_sha256
-from fmaudit.audits.generation import label_column, sample_continuations, score_column, scorer_protocol
+from fmaudit.audits.base import (Audit, AuditContext, AuditResult, AuditSettings, Protocol, item_text,
+                                 require_unchanged, text_sha256)
+from fmaudit.audits.generation import (GENERATED, generated_by, label_column, rescored_scores, sample_continuations,
+                                      score_column, scorer_protocol)
 from fmaudit.audits.model import DecodingSettings
 from fmaudit.audits.prompts import builtin, read_prompts
 from fmaudit.audits.stats import BOOTSTRAP_ROUNDS, Metric, mean
@@ -74,10 +76,24 @@ class BiasGeneration(Audit):
     description = "Toxicity and sentiment of continuations per demographic group; largest gap between groups."
 
     def preflight(self) -> None:
-        """The prompt file is read here, before any model loads: a bad row exits 2 naming file and line."""
+        """Both scorers (package, checkpoint, label) and the prompt file are checked here, before any model loads:
+        a bad row exits 2 naming file and line."""
         super().preflight()
-        path = self.settings.data or builtin(BUILTIN)
+        s = self.settings
+        self.preflight_scorer(s.toxicity_scorer, s.toxicity_label, "toxicity_scorer")
+        self.preflight_scorer(s.sentiment_scorer, s.sentiment_label, "sentiment_scorer")
+        path = s.data or builtin(BUILTIN)
         self.prompts = (path, read_prompts(path, required=("group",)))
+
+    def scorers(self) -> dict[str, tuple]:
+        """``{measure: (scorer, label column)}`` as the policy names them."""
+        s = self.settings
+        out = {}
+        for measure, spec, label in (("toxicity", s.toxicity_scorer, s.toxicity_label),
+                                     ("sentiment", s.sentiment_scorer, s.sentiment_label)):
+            scorer = make_scorer(spec)
+            out[measure] = (scorer, label_column(scorer, label, self.name))
+        return out
 
     def run(self, mua, ctx: AuditContext) -> AuditResult:
         s = self.settings
@@ -86,25 +102,57 @@ class BiasGeneration(Audit):
         path, rows = self.prompts
         conts = sample_continuations(mua, [r["prompt"] for r in rows], s.samples, s.decoding, s.seed, s.batch_size)
         flat = [c for cs in conts for c in cs]
-        scorers, scores = {}, {}
-        for measure, spec, label in (("toxicity", s.toxicity_scorer, s.toxicity_label),
-                                     ("sentiment", s.sentiment_scorer, s.sentiment_label)):
-            scorer = make_scorer(spec)
-            scorers[measure] = scorer
-            col = label_column(scorer, label, self.name)
-            scores[measure] = score_column(scorer, flat, col).reshape(len(rows), s.samples)
-        items = [{"id": text_sha256(r["prompt"])[:16], "line": r["line"], "prompt": item_text(r["prompt"], self.settings.item_text), "group": str(r["group"]),
-                  "axis": str(r.get("axis") or "all"), "toxicity": float(scores["toxicity"][i].mean()),
-                  "sentiment": float(scores["sentiment"][i].mean()),
-                  "toxicity_max": float(scores["toxicity"][i].max()), "sample": item_text(conts[i][0], self.settings.item_text)}
+        scorers = self.scorers()
+        scores = {m: np.round(score_column(sc, flat, col), 6).reshape(len(rows), s.samples)
+                  for m, (sc, col) in scorers.items()}
+        how = s.item_text
+        items = [self._item({"id": text_sha256(r["prompt"])[:16], "line": r["line"], "prompt": item_text(r["prompt"], how),
+                             "group": str(r["group"]), "axis": str(r.get("axis") or "all"),
+                             "continuations": [item_text(c, how) for c in conts[i]]},
+                            {m: scores[m][i] for m in MEASURES})
                  for i, r in enumerate(rows)]
-        metrics, details = self.metrics(items)
         protocol = Protocol(str(path), sha256_file(path), len(items), samples_per_item=s.samples,
                             decoding=s.decoding.model_dump(), seed=s.seed,
-                            scorer={m: scorer_protocol(sc) for m, sc in scorers.items()},
                             extra={"groups": sorted({i["group"] for i in items}),
-                                   "axes": sorted({i["axis"] for i in items})})
-        return AuditResult(metrics, self.checks(metrics), items, protocol, details)
+                                   "axes": sorted({i["axis"] for i in items}), "item_text": how})
+        return self._result(items, protocol.to_json(), scorers)
+
+    def rescore(self, items: list[dict], protocol: dict, ctx: AuditContext) -> AuditResult:
+        """Recompute from saved continuations: their saved scores for a measure whose scorer is unchanged, the
+        policy's scorer's scores of the anonymized continuations for one whose scorer changed; never regenerates."""
+        s = self.settings
+        if not hasattr(self, "prompts"):
+            self.preflight()
+        path, rows = self.prompts
+        require_unchanged(self.name, protocol, generated_by(sha256_file(path), len(rows), s.samples, s.decoding,
+                                                            s.seed), GENERATED)
+        scorers = self.scorers()
+        texts = [it.get("continuations") or [None] * s.samples for it in items]
+        scores, fresh = {}, {}
+        for measure, (scorer, col) in scorers.items():
+            saved = (protocol.get("scorer") or {}).get(measure) or {}
+            scores[measure], fresh[measure] = rescored_scores(
+                scorer, col, saved, saved.get("label"), [it.get(f"{measure}_scores") or [] for it in items], texts, self.name)
+        items = [self._item({k: it[k] for k in ("id", "line", "prompt", "group", "axis", "continuations") if k in it},
+                            {m: scores[m][i] for m in MEASURES}) for i, it in enumerate(items)]
+        protocol = {**protocol, "extra": {**protocol["extra"], "rescored": {"scored_anew": fresh}}}
+        return self._result(items, protocol, scorers)
+
+    def _item(self, base: dict, scores: dict[str, np.ndarray]) -> dict:
+        """An item from its inputs and continuations (``base``) and each measure's scores of them."""
+        out = dict(base)
+        for measure in MEASURES:
+            out[measure] = float(scores[measure].mean())
+            out[f"{measure}_scores"] = [float(x) for x in scores[measure]]
+        out["toxicity_max"] = float(scores["toxicity"].max())
+        out["sample"] = (base.get("continuations") or [None])[0]
+        return out
+
+    def _result(self, items: list[dict], protocol: dict, scorers: dict[str, tuple]) -> AuditResult:
+        metrics, details = self.metrics(items)
+        protocol = {**protocol, "scorer": {m: {**scorer_protocol(sc), "label": sc.labels[col]}
+                                           for m, (sc, col) in scorers.items()}}
+        return AuditResult(metrics, self.checks(metrics), items, Protocol(**protocol), details)
 
     def metrics(self, items: list[dict]) -> tuple[dict[str, Metric], dict]:
         s = self.settings

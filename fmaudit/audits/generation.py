@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from fmaudit.audits.model import DecodingSettings, item_seed
-from fmaudit.errors import InputError
+from fmaudit.errors import InputError, UsageError
 
 
 def sample_continuations(mua, prompts: Sequence[str], samples: int, decoding: DecodingSettings, seed: int,
@@ -44,3 +44,42 @@ def score_column(scorer, texts: Sequence[str], column: int) -> np.ndarray:
         return np.zeros(0)
     values = np.asarray(scorer.score(list(texts)), dtype=np.float64)[:, column]
     return np.nan_to_num(values, nan=0.0)
+
+
+# --- re-scoring saved continuations (``fmaudit audit --rescore``) ---
+
+GENERATED = "the saved outputs were generated under the saved value"
+
+
+def generated_by(data_sha256: Optional[str], prompts: int, samples: int, decoding: DecodingSettings,
+                 seed: int) -> dict:
+    """The protocol fields that decide what a generation audit generated, as its policy now gives them: a
+    re-score must find them unchanged (:func:`fmaudit.audits.base.require_unchanged`)."""
+    return {"data_sha256": data_sha256, "items": prompts, "samples_per_item": samples,
+            "decoding": decoding.model_dump(), "seed": seed}
+
+
+def rescored_scores(scorer, column: int, saved_scorer: Optional[dict], saved_label: Optional[str],
+                    saved: Sequence[Sequence[float]], texts: Sequence[Sequence[str]], audit: str,
+                    prompts: Optional[Sequence[str]] = None) -> tuple[list[np.ndarray], bool]:
+    """Per-item scores of saved outputs, and whether they were scored anew: the ``saved`` scores when
+    ``scorer`` (identity and label) is the one that produced them, else ``scorer``'s scores of the saved
+    ``texts`` (the anonymized outputs of ``items/``; the raw ones are never stored). ``prompts``, one per
+    item, go to scorers that judge a response in context."""
+    same = (saved_scorer or {}).get("sha256") == scorer.identity() and saved_label == scorer.labels[column]
+    if same:
+        return [np.asarray(s, dtype=np.float64) for s in saved], False
+    flat = [t for ts in texts for t in ts]
+    if any(t is None or t.startswith("sha256:") for t in flat):
+        raise UsageError(f"audit {audit}: its items keep only hashes of the outputs (item_text: hash), so a new "
+                         f"scorer ({scorer.name}) has nothing to score; run the audit again with item_text: scrubbed")
+    context = None if prompts is None else [p for p, ts in zip(prompts, texts) for _ in ts]
+    if context is None:
+        values = score_column(scorer, flat, column)
+    else:
+        values = np.nan_to_num(np.asarray(scorer.score(flat, prompts=context), dtype=np.float64)[:, column])
+    out, start = [], 0
+    for ts in texts:
+        out.append(np.round(values[start:start + len(ts)], 6))
+        start += len(ts)
+    return out, True

@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import Field
 
 from fmaudit.audits import register_audit
-from fmaudit.audits.base import Audit, AuditContext, AuditResult, AuditSettings, Protocol
+from fmaudit.audits.base import Audit, AuditContext, AuditResult, AuditSettings, Protocol, require_unchanged
 from fmaudit.audits.exposure import SkewNormalFit, exposure_by_rank, group_interval, score_candidates
 from fmaudit.audits.stats import Metric
 from fmaudit.corpus import sha256_file
@@ -88,14 +88,32 @@ class CanaryExposure(Audit):
                           "exposure_rank": by_rank["exposure"], "exposure_rank_low": by_rank["low"],
                           "exposure_rank_high": by_rank["high"], "exposure_skewnorm": by_fit["exposure"],
                           "exposure_skewnorm_low": by_fit["low"], "exposure_skewnorm_high": by_fit["high"]})
-        metrics = self._metrics(items, candidates.enumerated)
         protocol = Protocol(str(path), sha256_file(path), len(items), seed=s.seed, extra={
             "space_size": candidates.space_size, "log2_space": math.log2(candidates.space_size),
             "candidates_scored": len(candidates.logppl), "enumerated": candidates.enumerated,
             "format": canary_settings.format, "repetitions": sorted({c["repetitions"] for c in canaries}),
-            "skewnorm": fit.describe(), "checkpoint": ctx.checkpoint})
-        return AuditResult(metrics, self.checks(metrics), items, protocol,
-                           {"candidate_logppl_mean": float(candidates.logppl.mean())})
+            "skewnorm": fit.describe(), "checkpoint": ctx.checkpoint, "measured_with": self._measured_with()})
+        return self._result(items, protocol.to_json(), {"candidate_logppl_mean": float(candidates.logppl.mean())})
+
+    def _measured_with(self) -> dict:
+        """The settings the saved exposures depend on (all but the checks)."""
+        s = self.settings
+        return {"candidates": s.candidates, "refits": s.refits, "seed": s.seed,
+                "record": None if s.record is None else str(s.record)}
+
+    def rescore(self, items: list[dict], protocol: dict, ctx: AuditContext) -> AuditResult:
+        """Recompute the per-repetition figures and checks from the saved per-canary exposures; no model.
+        Exposure has no scorer to swap (the model's likelihood is the measurement), and a new candidate
+        sample or skew-normal fit needs the candidates' log-likelihoods, which only the model gives."""
+        if protocol["extra"].get("skipped"):
+            return AuditResult({}, [], [], Protocol(**protocol), {"skipped": True})
+        require_unchanged(self.name, protocol["extra"], {"measured_with": self._measured_with()},
+                          "the saved exposures were measured against the saved candidates and fit")
+        return self._result(items, protocol, {})
+
+    def _result(self, items: list[dict], protocol: dict, details: dict) -> AuditResult:
+        metrics = self._metrics(items, protocol["extra"]["enumerated"])
+        return AuditResult(metrics, self.checks(metrics), items, Protocol(**protocol), details)
 
     def _metrics(self, items: list[dict], enumerated: bool) -> dict[str, Metric]:
         metrics: dict[str, Metric] = {}

@@ -24,7 +24,8 @@ from typing import Literal, Optional
 from pydantic import Field
 
 from fmaudit.audits import register_audit
-from fmaudit.audits.base import Audit, AuditContext, AuditResult, AuditSettings, Protocol, item_text
+from fmaudit.audits.base import (Audit, AuditContext, AuditResult, AuditSettings, Protocol, item_text,
+                                 require_unchanged, text_sha256)
 from fmaudit.audits.model import DecodingSettings, item_seed
 from fmaudit.audits.stats import rate
 from fmaudit.corpus import expand_inputs, id_hash64, iter_json_rows, read_documents
@@ -86,6 +87,13 @@ class Regurgitation(Audit):
         if self.key is None and s.missing == "error":
             raise InputError(missing_key_message(s.pii.key_env, s.pii.key_file, f"audit {self.name} hashes "
                                                                                  "candidates as the ledger did"))
+        if self.key is not None:  # without a key the audit is skipped and needs no spaCy model
+            from fmaudit.text.nlp import resolve_spacy_model
+
+            try:
+                resolve_spacy_model(s.pii.spacy_model)
+            except InputError as e:
+                raise InputError(f"audit {self.name}, setting pii.spacy_model: {e}") from None
 
     def _folders(self, checkpoint) -> tuple[Path, Path]:
         s = self.settings
@@ -170,14 +178,37 @@ class Regurgitation(Audit):
                           "continuation": item_text(cont, self.settings.item_text), "candidates": len(cands),
                           "candidate_types": sorted({t for t, _ in cands}), "leaked_types": own_hit,
                           "leaked": bool(own_hit), "leaked_any": bool(any_hit), "pii": bool(cands)})
-        metrics = {"leak_rate": rate([i["leaked"] for i in items], item_field="leaked"),
-                   "leak_rate_any": rate([i["leaked_any"] for i in items], item_field="leaked_any"),
-                   "pii_rate": rate([i["pii"] for i in items], item_field="pii")}
         listing = "\n".join(f"{doc}\t{hashlib.sha256(p.encode()).hexdigest()}" for doc, p in prompts)
         protocol = Protocol(str(job), hashlib.sha256(listing.encode()).hexdigest(), len(prompts),
                             samples_per_item=s.samples, decoding=s.decoding.model_dump(), seed=s.seed,
-                            scorer={"name": "presidio", "entities": list(s.pii.entities),
-                                    "score_threshold": s.pii.score_threshold, "spacy_model": s.pii.spacy_model},
+                            scorer=self._matcher(),
                             extra={"ledger": str(ledger), "ledger_documents": len(own), "ledger_values": len(every),
-                                   "key": self.key.source, "prompt_chars": s.prompt_chars})
-        return AuditResult(metrics, self.checks(metrics), items, protocol)
+                                   "key": self.key.source, "prompt_chars": s.prompt_chars,
+                                   "max_prompts": s.max_prompts})
+        return self._result(items, protocol.to_json())
+
+    def _matcher(self) -> dict:
+        """What finds and matches PII in the continuations (the protocol's scorer)."""
+        s = self.settings
+        return {"name": "presidio", "entities": list(s.pii.entities), "score_threshold": s.pii.score_threshold,
+                "spacy_model": s.pii.spacy_model, "settings_sha256": text_sha256(s.pii.model_dump_json())}
+
+    def rescore(self, items: list[dict], protocol: dict, ctx: AuditContext) -> AuditResult:
+        """Recompute the rates and checks from the saved per-continuation flags; no model. Matching cannot be
+        redone under other PII settings: the raw continuations are never stored (items hold them scrubbed, so
+        the very values a new matcher would look for are gone), so changed PII settings stop with a UsageError."""
+        if protocol["extra"].get("skipped"):
+            return AuditResult({}, [], [], Protocol(**protocol), {"skipped": protocol["extra"]["skipped"]})
+        s = self.settings
+        require_unchanged(self.name, {**protocol, **protocol["extra"]},
+                          {"scorer": self._matcher(), "samples_per_item": s.samples,
+                           "decoding": s.decoding.model_dump(), "seed": s.seed, "prompt_chars": s.prompt_chars,
+                           "max_prompts": s.max_prompts},
+                          "PII is found and matched in the raw continuations, which are never stored")
+        return self._result(items, protocol)
+
+    def _result(self, items: list[dict], protocol: dict) -> AuditResult:
+        metrics = {"leak_rate": rate([i["leaked"] for i in items], item_field="leaked"),
+                   "leak_rate_any": rate([i["leaked_any"] for i in items], item_field="leaked_any"),
+                   "pii_rate": rate([i["pii"] for i in items], item_field="pii")}
+        return AuditResult(metrics, self.checks(metrics), items, Protocol(**protocol))

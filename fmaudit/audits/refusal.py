@@ -19,9 +19,12 @@ import numpy as np
 from pydantic import Field
 
 from fmaudit.audits import register_audit
-from fmaudit.audits.base import Audit, AuditContext, AuditResult, AuditSettings, Protocol, item_text, text_sha256
-from fmaudit.audits.calibration import CalibrationSettings, agreement_check, calibrate, corrected_rate
-from fmaudit.audits.generation import label_column, sample_continuations, scorer_protocol
+from fmaudit.audits.base import (Audit, AuditContext, AuditResult, AuditSettings, Protocol, item_text,
+                                 require_unchanged, text_sha256)
+from fmaudit.audits.calibration import (CalibrationSettings, agreement_check, calibrate, corrected_rate,
+                                       read_calibration)
+from fmaudit.audits.generation import (GENERATED, generated_by, label_column, rescored_scores, sample_continuations,
+                                      scorer_protocol)
 from fmaudit.audits.model import DecodingSettings
 from fmaudit.audits.prompts import builtin, read_prompts
 from fmaudit.audits.stats import Metric, rate
@@ -53,8 +56,12 @@ class RefusalAudit(Audit):
     description = "Refusal rate on unsafe prompts and over-refusal on safe ones, per type."
 
     def preflight(self) -> None:
-        """The prompt file is read here, before any model loads: a bad row exits 2 naming file and line."""
+        """The classifier (package, checkpoint, label), the calibration file and the prompt file are checked here,
+        before any model loads: a bad row exits 2 naming file and line."""
         super().preflight()
+        self.preflight_scorer(self.settings.scorer, self.settings.label, "scorer")
+        if self.settings.calibration.file is not None:
+            read_calibration(self.settings.calibration.file)
         path = self.settings.data or builtin(BUILTIN)
         rows = read_prompts(path, required=("type", "label"))
         for r in rows:
@@ -73,19 +80,49 @@ class RefusalAudit(Audit):
         responses = [c[0] for c in sample_continuations(mua, prompts, 1, s.decoding, s.seed, s.batch_size)]
         scorer = make_scorer(s.scorer)
         col = label_column(scorer, s.label, self.name)
-        scores = np.nan_to_num(np.asarray(scorer.score(responses, prompts=prompts), dtype=float)[:, col])
-        items = [{"id": text_sha256(r["prompt"])[:16], "line": r["line"], "type": str(r["type"]), "unsafe": r["unsafe"], "prompt": item_text(r["prompt"], self.settings.item_text),
-                  "response": item_text(resp, self.settings.item_text), "score": round(float(sc), 6), "refused": bool(sc > s.threshold)}
+        scores = np.round(np.nan_to_num(np.asarray(scorer.score(responses, prompts=prompts), dtype=float)[:, col]), 6)
+        how = s.item_text
+        items = [self._item({"id": text_sha256(r["prompt"])[:16], "line": r["line"], "type": str(r["type"]),
+                             "unsafe": r["unsafe"], "prompt": item_text(r["prompt"], how),
+                             "response": item_text(resp, how)}, sc)
                  for r, resp, sc in zip(rows, responses, scores)]
+        protocol = Protocol(str(path), sha256_file(path), len(items), decoding=s.decoding.model_dump(), seed=s.seed,
+                            extra={"types": sorted({i["type"] for i in items}), "item_text": how})
+        return self._result(items, protocol.to_json(), scorer, col)
+
+    def rescore(self, items: list[dict], protocol: dict, ctx: AuditContext) -> AuditResult:
+        """Recompute from saved responses: their saved scores under the same classifier (a new threshold,
+        new checks), or the policy's classifier's scores of the anonymized responses (with their prompts);
+        never regenerates."""
+        s = self.settings
+        if not hasattr(self, "prompts"):
+            self.preflight()
+        path, rows = self.prompts
+        require_unchanged(self.name, protocol, generated_by(sha256_file(path), len(rows), 1, s.decoding, s.seed),
+                          GENERATED)
+        scorer = make_scorer(s.scorer)
+        col = label_column(scorer, s.label, self.name)
+        scores, fresh = rescored_scores(scorer, col, protocol.get("scorer"), protocol["extra"].get("label"),
+                                        [[it["score"]] for it in items], [[it["response"]] for it in items],
+                                        self.name, prompts=[it["prompt"] for it in items])
+        items = [self._item({k: it[k] for k in ("id", "line", "type", "unsafe", "prompt", "response")}, float(sc[0]))
+                 for it, sc in zip(items, scores)]
+        protocol = {**protocol, "extra": {**protocol["extra"], "rescored": {"scored_anew": fresh}}}
+        return self._result(items, protocol, scorer, col)
+
+    def _item(self, base: dict, score: float) -> dict:
+        return {**base, "score": float(score), "refused": bool(score > self.settings.threshold)}
+
+    def _result(self, items: list[dict], protocol: dict, scorer, col: int) -> AuditResult:
+        s = self.settings
         calibration = calibrate(lambda texts: np.nan_to_num(np.asarray(scorer.score(texts), dtype=float)[:, col])
                                 > s.threshold, s.calibration)
         metrics = self.metrics(items, calibration)
         extra = agreement_check(calibration, s.calibration, scorer.name)
-        protocol = Protocol(str(path), sha256_file(path), len(items), decoding=s.decoding.model_dump(), seed=s.seed,
-                            scorer=scorer_protocol(scorer),
-                            extra={"label": scorer.labels[col], "threshold": s.threshold, "calibration": calibration,
-                                   "types": sorted({i["type"] for i in items})})
-        return AuditResult(metrics, self.checks(metrics) + ([extra] if extra else []), items, protocol)
+        protocol = {**protocol, "scorer": scorer_protocol(scorer),
+                    "extra": {**protocol["extra"], "label": scorer.labels[col], "threshold": s.threshold,
+                              "calibration": calibration}}
+        return AuditResult(metrics, self.checks(metrics) + ([extra] if extra else []), items, Protocol(**protocol))
 
     def metrics(self, items: list[dict], calibration: Optional[dict]) -> dict[str, Metric]:
         out: dict[str, Metric] = {}

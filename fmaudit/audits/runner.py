@@ -16,6 +16,7 @@ verdict is the last checkpoint's. ``--rescore`` recomputes a saved audit folder'
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -41,6 +42,7 @@ class AuditOptions:
     address: Optional[str] = None  # Ray cluster address; None: a private local instance
     trust_remote_code: bool = False
     allow_pickle: bool = False
+    threads: Optional[int] = None  # torch intra-op threads on CPU; None: 1 for a small model, else torch's
 
 
 def plan(policy, options: AuditOptions) -> list[Audit]:
@@ -72,15 +74,43 @@ def load_model(path: Path, options: AuditOptions):
                            trust_remote_code=options.trust_remote_code, allow_pickle=options.allow_pickle)
 
 
-def audit_checkpoint(mua, audits: list[Audit], out: Path, policy, run_id: str) -> dict[str, AuditResult]:
+# Below this many parameters a CPU forward pass is made of matrices too small for intra-op threads to pay: on
+# 2 cores the demo model (1.3M) generates several times faster, in a fraction of the CPU time, on one thread
+# (benchmarks/default_audit.py measures it), and one thread is the same arithmetic on every machine.
+SMALL_MODEL_PARAMETERS = 50_000_000
+
+
+@contextmanager
+def cpu_threads(mua, threads: Optional[int] = None):
+    """Run the block with ``threads`` torch intra-op threads when the model is on CPU (None: one thread for a
+    model under SMALL_MODEL_PARAMETERS, torch's setting for a larger one); the setting is restored after."""
+    import torch
+
+    if mua.device.type != "cpu":
+        yield
+        return
+    if threads is None:
+        threads = 1 if sum(p.numel() for p in mua.model.parameters()) < SMALL_MODEL_PARAMETERS else None
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def audit_checkpoint(mua, audits: list[Audit], out: Path, policy, run_id: str,
+                     threads: Optional[int] = None) -> dict[str, AuditResult]:
     """Run every audit on one loaded checkpoint; write its items and reports under ``out``."""
     results = {}
     ctx = AuditContext(out, str(mua.path), mua.sha256)
-    for audit in audits:
-        started, t0 = _now(), time.perf_counter()
-        result = audit.run(mua, ctx)
-        write_result(audit, result, ctx, policy, run_id, started, time.perf_counter() - t0, mua.describe())
-        results[audit.name] = result
+    with cpu_threads(mua, threads):
+        for audit in audits:
+            started, t0 = _now(), time.perf_counter()
+            result = audit.run(mua, ctx)
+            write_result(audit, result, ctx, policy, run_id, started, time.perf_counter() - t0, mua.describe())
+            results[audit.name] = result
     return results
 
 
@@ -189,12 +219,12 @@ def run_audit(target: str | Path, policy, out: str | Path, options: Optional[Aud
         raise UsageError(f"--engine {options.engine} spreads the checkpoints of a training run folder; "
                          f"{target} is one checkpoint")
     else:
-        results = audit_checkpoint(load_model(target, options), audits, out, policy, run_id)
+        results = audit_checkpoint(load_model(target, options), audits, out, policy, run_id, options.threads)
     if options.compare is not None:
         baseline = Path(options.compare)
         if not (baseline / REPORTS).is_dir():  # a checkpoint: audit it first, with the same audits
             baseline_out = out / "baseline"
-            audit_checkpoint(load_model(baseline, options), audits, baseline_out, policy, run_id)
+            audit_checkpoint(load_model(baseline, options), audits, baseline_out, policy, run_id, options.threads)
             baseline = baseline_out
         compare_with(baseline, results, audits, out, policy, run_id, options.alpha)
     return write_summary(out / REPORTS, run_id)
@@ -207,7 +237,7 @@ def _audit_run_folder(steps: list[Path], audits: list[Audit], out: Path, policy,
     from fmaudit.reports.envelope import read_reports
 
     def audit_one(step_dir: Path, step_out: Path) -> None:
-        audit_checkpoint(load_model(step_dir, options), audits, step_out, policy, run_id)
+        audit_checkpoint(load_model(step_dir, options), audits, step_out, policy, run_id, options.threads)
 
     if options.engine == "ray":
         from fmaudit.audits.ray_engine import audit_steps_on_ray

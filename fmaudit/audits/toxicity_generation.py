@@ -9,6 +9,9 @@ registered scorer.
 - each of the first two ``.toxic_prompts`` / ``.nontoxic_prompts`` when the prompt set gives prompt
   toxicity (RTP's ``prompt.toxicity``, or a ``toxicity`` field / column).
 
+Items keep every continuation (anonymized, or hashed with ``item_text: hash``) and its score, so
+``--rescore`` can apply a new threshold or score the saved continuations with another scorer.
+
 Prompt files: RTP JSONL (``prompt.text``), plain JSONL or CSV (:mod:`fmaudit.audits.prompts`); the
 built-in set (``fmaudit/audits/data/toxicity_prompts.jsonl``) was written for the project.
 """
@@ -21,9 +24,12 @@ import numpy as np
 from pydantic import Field
 
 from fmaudit.audits import register_audit
-from fmaudit.audits.base import Audit, AuditContext, AuditResult, AuditSettings, Protocol, item_text, text_sha256
-from fmaudit.audits.calibration import CalibrationSettings, agreement_check, calibrate, corrected_rate
-from fmaudit.audits.generation import label_column, sample_continuations, score_column, scorer_protocol
+from fmaudit.audits.base import (Audit, AuditContext, AuditResult, AuditSettings, Protocol, item_text,
+                                 require_unchanged, text_sha256)
+from fmaudit.audits.calibration import (CalibrationSettings, agreement_check, calibrate, corrected_rate,
+                                       read_calibration)
+from fmaudit.audits.generation import (GENERATED, generated_by, label_column, rescored_scores, sample_continuations,
+                                      score_column, scorer_protocol)
 from fmaudit.audits.model import DecodingSettings
 from fmaudit.audits.prompts import as_float, builtin, read_prompts
 from fmaudit.audits.stats import Metric, mean, rate
@@ -61,10 +67,15 @@ class ToxicityGeneration(Audit):
     description = "Expected maximum toxicity and toxicity probability of k sampled continuations per prompt."
 
     def preflight(self) -> None:
-        """The prompt file is read here, before any model loads: a bad row exits 2 naming file and line."""
+        """The scorer (its package, checkpoint and label), the calibration file and the prompt file are checked here,
+        before any model loads: a bad row exits 2 naming file and line."""
         super().preflight()
-        path = self.settings.data or builtin(BUILTIN)
-        self.prompts = (path, read_prompts(path)[:self.settings.max_prompts])
+        s = self.settings
+        self.preflight_scorer(s.scorer, s.label, "scorer")
+        if s.calibration.file is not None:
+            read_calibration(s.calibration.file)
+        path = s.data or builtin(BUILTIN)
+        self.prompts = (path, read_prompts(path)[:s.max_prompts])
 
     def run(self, mua, ctx: AuditContext) -> AuditResult:
         s = self.settings
@@ -74,32 +85,61 @@ class ToxicityGeneration(Audit):
         scorer = make_scorer(s.scorer)
         col = label_column(scorer, s.label, self.name)
         conts = sample_continuations(mua, [r["prompt"] for r in rows], s.samples, s.decoding, s.seed, s.batch_size)
-        scores = score_column(scorer, [c for cs in conts for c in cs], col).reshape(len(rows), s.samples)
+        scores = np.round(score_column(scorer, [c for cs in conts for c in cs], col), 6).reshape(len(rows), s.samples)
+        how = s.item_text
         items = []
         for row, cs, sc in zip(rows, conts, scores):
             given = as_float(row, "prompt_toxicity", path)
             if given is None:
                 given = as_float(row, "toxicity", path)
-            items.append(self._item(row, given, cs, sc))
+            items.append(self._item({"id": text_sha256(row["prompt"])[:16], "line": row["line"],
+                                     "prompt": item_text(row["prompt"], how), "prompt_toxicity": given,
+                                     "continuations": [item_text(c, how) for c in cs]}, sc))
+        protocol = Protocol(str(path), sha256_file(path), len(items), samples_per_item=s.samples,
+                            decoding=s.decoding.model_dump(), seed=s.seed, extra={"item_text": how})
+        return self._result(items, protocol.to_json(), scorer, col)
+
+    def rescore(self, items: list[dict], protocol: dict, ctx: AuditContext) -> AuditResult:
+        """Recompute from saved continuations: their saved scores under the same scorer (new thresholds,
+        checks), or the policy's scorer's scores of the anonymized continuations; never regenerates."""
+        s = self.settings
+        if not hasattr(self, "prompts"):
+            self.preflight()
+        path, rows = self.prompts
+        require_unchanged(self.name, protocol, generated_by(sha256_file(path), len(rows), s.samples, s.decoding,
+                                                            s.seed), GENERATED)
+        scorer = make_scorer(s.scorer)
+        col = label_column(scorer, s.label, self.name)
+        scores, fresh = rescored_scores(scorer, col, protocol.get("scorer"), protocol["extra"].get("label"),
+                                        [it["scores"] for it in items],
+                                        [it.get("continuations") or [None] * len(it["scores"]) for it in items],
+                                        self.name)
+        items = [self._item({k: it[k] for k in ("id", "line", "prompt", "prompt_toxicity", "continuations")
+                             if k in it}, sc) for it, sc in zip(items, scores)]
+        protocol = {**protocol, "extra": {**protocol["extra"], "rescored": {"scored_anew": fresh}}}
+        return self._result(items, protocol, scorer, col)
+
+    def _item(self, base: dict, scores: np.ndarray) -> dict:
+        """An item from its inputs and outputs (``base``) and its continuations' scores (rounded as saved)."""
+        s = self.settings
+        worst = int(np.argmax(scores))
+        toxic = scores >= s.threshold
+        given, conts = base["prompt_toxicity"], base.get("continuations")
+        return {**base, "prompt_toxic": None if given is None else given >= s.prompt_threshold,
+                "scores": [float(x) for x in scores], "max_toxicity": float(scores[worst]),
+                "any_toxic": bool(toxic.any()), "toxic_continuations": int(toxic.sum()),
+                "worst_continuation": conts[worst] if conts else None}
+
+    def _result(self, items: list[dict], protocol: dict, scorer, col: int) -> AuditResult:
+        s = self.settings
         calibration = calibrate(lambda texts: score_column(scorer, texts, col) >= s.threshold, s.calibration,
                                 "toxicity_calibration.jsonl")
         metrics = self.metrics(items, calibration)
-        checks = self.checks(metrics)
         extra = agreement_check(calibration, s.calibration, scorer.name)
-        protocol = Protocol(str(path), sha256_file(path), len(items), samples_per_item=s.samples,
-                            decoding=s.decoding.model_dump(), seed=s.seed, scorer=scorer_protocol(scorer),
-                            extra={"label": scorer.labels[col], "threshold": s.threshold,
-                                   "prompt_threshold": s.prompt_threshold, "calibration": calibration})
-        return AuditResult(metrics, checks + ([extra] if extra else []), items, protocol)
-
-    def _item(self, row: dict, given: Optional[float], continuations: list[str], scores: np.ndarray) -> dict:
-        worst = int(np.argmax(scores))
-        toxic = scores >= self.settings.threshold
-        return {"id": text_sha256(row["prompt"])[:16], "line": row["line"], "prompt": item_text(row["prompt"], self.settings.item_text), "prompt_toxicity": given,
-                "prompt_toxic": None if given is None else given >= self.settings.prompt_threshold,
-                "scores": [round(float(x), 6) for x in scores], "max_toxicity": float(scores[worst]),
-                "any_toxic": bool(toxic.any()), "toxic_continuations": int(toxic.sum()),
-                "worst_continuation": item_text(continuations[worst], self.settings.item_text)}
+        protocol = {**protocol, "scorer": scorer_protocol(scorer),
+                    "extra": {**protocol["extra"], "label": scorer.labels[col], "threshold": s.threshold,
+                              "prompt_threshold": s.prompt_threshold, "calibration": calibration}}
+        return AuditResult(metrics, self.checks(metrics) + ([extra] if extra else []), items, Protocol(**protocol))
 
     def metrics(self, items: list[dict], calibration: Optional[dict]) -> dict[str, Metric]:
         s = self.settings

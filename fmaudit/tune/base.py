@@ -67,14 +67,18 @@ class ModelStage(ABC):
     def __init__(self, settings: Optional[ModelStageSettings] = None):
         self.settings = settings if settings is not None else self.Settings()
 
-    def preflight(self, checkpoint: Path) -> None:
-        """Cheap checks before any work: the optional packages are installed and ``checkpoint`` is a causal-LM
-        folder with safetensors weights (InputError naming the problem otherwise)."""
+    def preflight(self, checkpoint: Optional[Path] = None) -> None:
+        """Cheap checks before any work: the optional packages are installed, every file or folder the settings
+        name exists, and ``checkpoint`` (when given; ``fmaudit policy check`` has none) is a causal-LM folder
+        with safetensors weights (InputError naming the problem otherwise)."""
         from fmaudit.core.checkpoint import check_checkpoint
         from fmaudit.registry import check_requires
+        from fmaudit.settings import check_paths
 
         check_requires(type(self), f"model stage {self.name!r}")
-        check_checkpoint(checkpoint)
+        check_paths(self.settings, f"model stage {self.name}")
+        if checkpoint is not None:
+            check_checkpoint(checkpoint)
 
     @abstractmethod
     def run(self, checkpoint: Path, out: Path, *, policy=None, stop_after: Optional[int] = None,
