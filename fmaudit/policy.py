@@ -311,12 +311,15 @@ NOT_CHECKED = ("the corpus, data, tokenizer and checkpoint folders given on the 
                "command reads them)")
 
 
-def preflight(policy: Policy, specs: Optional[list[StageSpec]] = None, problems: Optional[list[str]] = None
-              ) -> list[str]:
+def preflight(policy: Policy, specs: Optional[list[StageSpec]] = None, problems: Optional[list[str]] = None,
+              models: bool = False) -> list[str]:
     """What a run of the policy's data stages (or only ``specs``) needs, verified before any work: each spaCy
     model a stage names is installed, and each stage's own preflight (keys, scorer checkpoints, word lists)
-    passes. Returns what was verified. A need that is not met raises InputError ``FILE:LINE: stages[i]...``,
-    or, given a ``problems`` list, is appended to it and checking goes on."""
+    passes; with ``models``, also each model stage's (``tune:``) and audit's (``audits:``) preflight: the
+    files, scorers and scorer checkpoints they name (a component whose optional package is missing is left
+    to :func:`check_policy_requirements`). Returns what was verified. A need that is not met raises
+    InputError ``FILE:LINE: stages[i]...``, or, given a ``problems`` list, is appended to it and checking
+    goes on."""
     from fmaudit.errors import InputError
     from fmaudit.text.nlp import resolve_spacy_model
 
@@ -344,6 +347,19 @@ def preflight(policy: Policy, specs: Optional[list[StageSpec]] = None, problems:
                     f"{spec.name}: spaCy model {model} installed")
         attempt(("stages", i), f" ({spec.name})", STAGES.get(spec.name)(spec.settings).preflight,
                 f"{spec.name}: preflight (keys, checkpoints and files it names)")
+    if models:
+        from fmaudit.registry import check_requires
+
+        for key, chosen in (("tune", policy.tune), ("audits", policy.audits)):
+            registry = _section_registries()[key]
+            for name, settings in chosen.items():
+                cls = registry.get(name)
+                try:
+                    check_requires(cls)
+                except InputError:
+                    continue  # reported by check_policy_requirements, with its pip command
+                attempt((key, name), "", cls(settings).preflight,
+                        f"{key}.{name}: preflight (files, scorers and checkpoints it names)")
     return checked
 
 

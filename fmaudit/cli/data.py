@@ -97,7 +97,7 @@ def cmd_policy_check(args) -> int:
         problems: list[str] = []
         check_policy_requirements(policy, problems=problems)
         check_model_config(policy)
-        checked = preflight(policy, problems=problems)
+        checked = preflight(policy, problems=problems, models=True)
         parts = [f"stages: {', '.join(s.name for s in policy.stages) or 'none'}"]
         parts += [f"{key}: {', '.join(names)}" for key, names in (("tune", policy.tune), ("audits", policy.audits))
                   if names]
