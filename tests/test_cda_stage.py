@@ -138,7 +138,34 @@ def test_twins_from_an_earlier_run_are_not_twinned_again(augment):
     assert stats.counters["after:gender:0"] == stats.counters["after:gender:1"]
 
 
+# The test's own gendered words (not the cda library's tables): pronouns, and nouns of the demo corpus's kinds.
+MALE_PRONOUNS, FEMALE_PRONOUNS = r"he|him|his|himself", r"she|her|hers|herself"
+MALE_NOUNS = r"man|men|boys?|fathers?|sons?|brothers?|husbands?|kings?|mr|uncles?|nephews?|grandfathers?|dad|" \
+             r"actors?|gentlem[ae]n|boyfriends?|princes?|waiters?"
+FEMALE_NOUNS = r"wom[ae]n|girls?|mothers?|daughters?|sisters?|wi(?:fe|ves)|queens?|mrs|ms|aunts?|nieces?|" \
+               r"grandmothers?|mom|actress(?:es)?|lad(?:y|ies)|girlfriends?|princess(?:es)?|waitress(?:es)?"
+
+
+def _gendered_counts(texts) -> dict[str, int]:
+    """Occurrences of each group of the test's own word lists in ``texts`` (case-insensitive, whole words)."""
+    import re
+
+    groups = {"male_pronouns": MALE_PRONOUNS, "female_pronouns": FEMALE_PRONOUNS, "male_nouns": MALE_NOUNS,
+              "female_nouns": FEMALE_NOUNS}
+    patterns = {k: re.compile(rf"\b(?:{v})\b", re.IGNORECASE) for k, v in groups.items()}
+    counts = dict.fromkeys(groups, 0)
+    for text in texts:
+        for k, pattern in patterns.items():
+            counts[k] += len(pattern.findall(text))
+    return counts
+
+
 def test_demo_corpus_ratio_moves_to_parity(tmp_path):
+    """Counted independently of the stage (the test's own word lists, over the corpus read as JSON lines and the
+    documents written to data/): the demo corpus leans male, and after augmentation male and female pronouns,
+    and male and female nouns, occur equally often; the report says the same."""
+    import gzip
+
     from fmaudit.demo.corpus import generate_corpus
 
     generate_corpus(tmp_path / "demo", docs=120, seed=3)
@@ -149,6 +176,24 @@ def test_demo_corpus_ratio_moves_to_parity(tmp_path):
     metrics = json.loads((out / "reports" / "cda.json").read_text())["metrics"]
     assert metrics["gender_ratio_before"] > 2 and metrics["gender_ratio_after"] == 1.0
     assert metrics["added"] == metrics["changed"] > 10
+
+    texts_in = []
+    for path in sorted((tmp_path / "demo" / "corpus").iterdir()):
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rt", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue  # the demo corpus's deliberately bad records (quarantined by the run)
+                if isinstance(record, dict) and isinstance(record.get("text"), str):
+                    texts_in.append(record["text"])
+    before = _gendered_counts(texts_in)
+    after = _gendered_counts(d.text for d in read_documents([out / "data"]))
+    assert before["male_pronouns"] > 2 * before["female_pronouns"] > 0, before
+    assert before["male_nouns"] > before["female_nouns"] > 0, before
+    # every twin turns each gendered word into one of the other side: originals plus twins are at parity
+    assert after["male_pronouns"] == after["female_pronouns"] > before["male_pronouns"], (before, after)
+    assert after["male_nouns"] == after["female_nouns"] > before["male_nouns"], (before, after)
 
 
 def test_cda_swap_leaves_pii_tokens_alone(monkeypatch, capsys):
