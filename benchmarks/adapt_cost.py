@@ -4,7 +4,8 @@ Features: the stage's extraction (texts sorted by length, right-padded batches t
 against a plain loop that runs the causal LM on one text at a time (the in-run baseline), rounds interleaved,
 median ratio. ``max_abs_diff`` is the largest difference between the two feature matrices (they must agree:
 padding on the right never reaches a real token of a causal model). A second extraction from the cache gives
-the cached texts/s. Fits: every method the demo policy names, on the same split, one thread.
+the cached texts/s. Fits: every method the demo policy names, on the same split, one thread; and one epoch of
+the optional fine-tuning of the last block (``finetune.blocks: 1``) on the training split.
 
 The checkpoint is the demo's architecture (llama-mini) from random initialisation with a tokenizer trained on the
 task, unless ``--checkpoint`` names one (e.g. ``reports/demo/train/model`` after ``make demo``).
@@ -120,7 +121,17 @@ def main() -> None:
         for name, m in models.items():
             print(f"{name:34} {m['fit_s']:7.2f} {m['accuracy']:9.3f} "
                   f"{m['disparities']['demographic_parity_difference']:8.3f}")
-        fits = " ".join(f"fit_s_{k}={v['fit_s']:.2f}" for k, v in models.items())
+        # the optional light fine-tuning (finetune.blocks=1): one epoch over the training split, then the features
+        from fmaudit.tune.adapt.finetune import finetune_encoder
+
+        ft = settings.finetune.model_copy(update={"blocks": 1, "epochs": 1})
+        t0 = time.perf_counter()
+        tuned = finetune_encoder(model, tok, [texts[i] for i in split.train], task.labels[split.train], fs, ft,
+                                 settings.seed)
+        finetune_s = time.perf_counter() - t0
+        print(f"{'finetune (last block, 1 epoch)':34} {finetune_s:7.2f}   {tuned['tuned_parameters']:,} parameters, "
+              f"{len(split.train) / finetune_s:.1f} texts/s")
+        fits = " ".join(f"fit_s_{k}={v['fit_s']:.2f}" for k, v in models.items()) + f" finetune_epoch_s={finetune_s:.2f}"
         print(f"ratio={ratio:.2f} batched_texts_per_s={n / statistics.median(batched_s):.1f} "
               f"loop_texts_per_s={n / statistics.median(loop_s):.1f} cached_texts_per_s={n / cached_s:.0f} "
               f"max_abs_diff={diff:.2e} {fits}")

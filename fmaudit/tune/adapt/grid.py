@@ -1,13 +1,16 @@
 """fairlearn's ``GridSearch`` with a zoom: after the grid, a finer grid around the best Lagrange multiplier.
 
 Why: on features that nearly separate the groups (an LM's pooled hidden states know the pronouns), the
-reweighted fits change abruptly with the multiplier. On the demo task the demographic-parity difference of the
-fits falls from 0.27 to 0.02 and climbs back to 0.54 while the multiplier moves from 0.80 to 1.00; a 15-point grid
-on [-2, 2] (spacing 0.29) steps over that band, so the grid's best fit halves nothing. Each zoom round fits
-another ``grid_size`` multipliers inside the L1 ball around the best one whose radius is the distance to its
-nearest grid neighbour (fairlearn's own ``grid_limit`` and ``grid_offset``), then picks the best of all fits by
-fairlearn's rule, ``(1 - constraint_weight) * error + constraint_weight * max violation`` on the training data.
-Two rounds of a 15-point grid cost 45 fits and reach the resolution of a 1,000-point grid on a 1-D grid.
+reweighted fits change abruptly with the multiplier. On the test's biography task (tiny Llama, seed 0) the
+test-split demographic-parity difference of the fits falls from 0.27 to 0.02 and climbs back to 0.54 while the
+multiplier moves from 0.80 to 1.00; fairlearn's 15-point grid on [-2, 2] (spacing 0.29) lands in that band or
+steps over it by chance: its choice kept 0.35x to 0.50x of the unconstrained difference over split seeds 0-3
+there, and 0.74x (0.420 -> 0.309) on the quick demo model's features. Each zoom round fits another ``grid_size``
+multipliers inside the L1 ball around the best one whose radius is the distance to its nearest grid neighbour
+(fairlearn's own ``grid_limit`` and ``grid_offset``), then picks the best of all fits by fairlearn's rule,
+``(1 - constraint_weight) * error + constraint_weight * max violation`` on the training data. Two rounds of a
+15-point grid cost 45 fits and reach a spacing of 0.006 on a 1-D grid (that of a 700-point grid); zoomed, the
+same runs kept 0.01x to 0.08x, and 0.19x on the demo model.
 """
 
 from __future__ import annotations
