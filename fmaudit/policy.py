@@ -161,16 +161,24 @@ def check_policy_requirements(policy: Policy, problems: Optional[list[str]] = No
         registry = _section_registries()[key]
         for name, settings in chosen.items():
             where = f"{policy.path or 'policy'}: {key}.{name}"
-            # the component's packages, and those of the options its settings turn on (e.g. tune.refusal.lora)
-            parts = [(registry.get(name), where)] + [
-                (type(v), f"{where}.{f}") for f, v in settings if isinstance(v, BaseModel) and getattr(v, "requires", None)]
-            for component, label in parts:
+            # the component's packages, and those of the options its settings turn on, at any depth
+            # (tune.refusal.lora, tune.adapt.finetune.lora)
+            for component, label in [(registry.get(name), where), *_option_requirements(settings, where)]:
                 try:
                     check_requires(component, label)
                 except InputError as e:
                     if problems is None:
                         raise
                     problems.append(str(e))
+
+
+def _option_requirements(settings: BaseModel, where: str):
+    """``(options class, label)`` for every nested settings object (set, not None) that declares ``requires``."""
+    for field, value in settings:
+        if isinstance(value, BaseModel):
+            if getattr(value, "requires", None):
+                yield type(value), f"{where}.{field}"
+            yield from _option_requirements(value, f"{where}.{field}")
 
 
 def load_policy(path: str | Path) -> Policy:

@@ -83,3 +83,23 @@ def test_shipped_policies_by_name(capsys):
     assert run_cli("policy", "check", "default", "demo") == 0
     assert run_cli("policy", "check", "no-such-policy") == 2
     assert "available: default, demo" in capsys.readouterr().err
+
+
+def test_policy_check_finds_packages_of_nested_options(monkeypatch):
+    """An option two levels down (tune.adapt.finetune.lora) names its package like a top-level one."""
+    import importlib.util
+
+    from fmaudit.policy import check_policy_requirements, policy_from_dict
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a, **k: None if name == "peft" else real(name, *a, **k))
+    base = {"name": "p", "stages": []}
+    problems: list[str] = []
+    check_policy_requirements(policy_from_dict({**base, "tune": {"adapt": {"finetune": {"lora": {"r": 4}}}}}),
+                              problems=problems)
+    assert any("tune.adapt.finetune.lora needs the package 'peft'" in p for p in problems), problems
+    problems.clear()
+    check_policy_requirements(policy_from_dict({**base, "tune": {"adapt": {"finetune": {"blocks": 1}}}}),
+                              problems=problems)
+    assert not any("peft" in p for p in problems)
