@@ -16,7 +16,10 @@ serve both sides), ``--rounds`` interleaved rounds time:
 the exhaustive ranking's top 6 (across sizes) that the trace also ranks top 6; ``planted_top`` the share
 of the planted documents in the trace's top 6.
 
-    python benchmarks/trace_cost.py [--sizes 200,400,800] [--rounds 3] [--candidates 40]
+Defaults are sized to finish in a few minutes on 2 cores (3 small trainings, 4 failing items explained, 20
+candidates each); ``--sizes 246,492,984 --max-items 16 --candidates 40`` is the test's scale and takes an hour.
+
+    python benchmarks/trace_cost.py [--sizes 60,120,240] [--rounds 2] [--candidates 20] [--max-items 4]
 """
 
 from __future__ import annotations
@@ -71,11 +74,12 @@ def top_ids(scores: dict[str, float], k: int = 6) -> set[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sizes", default="200,400,800", help="training-corpus sizes (documents), comma-separated")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--candidates", type=int, default=40, help="TF-IDF candidates per failing item")
+    ap.add_argument("--sizes", default="60,120,240", help="training-corpus sizes (documents), comma-separated")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--candidates", type=int, default=20, help="TF-IDF candidates per failing item")
+    ap.add_argument("--max-items", type=int, default=4, help="failing items explained (trace_check's max_items)")
     ap.add_argument("--top", type=int, default=8)
-    ap.add_argument("--max-steps", type=int, default=160, help="training steps per model (same at every size)")
+    ap.add_argument("--max-steps", type=int, default=120, help="training steps per model (same at every size)")
     args = ap.parse_args()
 
     from fmaudit.explain.ranking import rank_training_documents
@@ -93,11 +97,11 @@ def main() -> None:
         build_s = time.perf_counter() - t0
         cache = scratch / f"n{size}" / "factors"
         finding = locate(audit_dir, CHECK)
-        queries = [item_query(it, finding.audit) for it in finding.failing[:16]]  # trace_check's max_items
+        queries = [item_query(it, finding.audit) for it in finding.failing[:args.max_items]]  # as trace_check
 
         def trace():
             return trace_check(audit_dir, CHECK, top_k=args.top, candidates=args.candidates, cache_dir=cache,
-                               out=scratch / f"n{size}" / "trace")
+                               max_items=args.max_items, out=scratch / f"n{size}" / "trace")
 
         def exhaustive():
             return rank_training_documents(finding.checkpoint, finding.data_dir, queries, top_k=args.top,
@@ -135,6 +139,10 @@ def main() -> None:
               f"{planted[-1]:.0%}", flush=True)
     summary = {"ratio": statistics.median(ratios), "share_scored": out[f"share_scored_{sizes[-1]}"],
                "agreement": statistics.mean(agree), "planted_top": statistics.mean(planted), **out}
+    print(f"\n{'documents':>9}  {'trace s':>8}  {'exhaustive s':>12}  {'ratio':>5}  {'share scored':>12}")
+    for size in sizes:
+        print(f"{size:>9}  {out[f'trace_s_{size}']:>8.2f}  {out[f'exhaustive_s_{size}']:>12.2f}  "
+              f"{out[f'ratio_{size}']:>5.2f}  {out[f'share_scored_{size}']:>12.0%}")
     print(" ".join(f"{k}={v:.3g}" for k, v in summary.items()))
 
 
