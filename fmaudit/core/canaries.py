@@ -23,13 +23,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fmaudit.corpus import Document
 from fmaudit.errors import InputError
+
+if TYPE_CHECKING:  # numpy is imported where secrets are drawn: a policy loads without it
+    import numpy as np
 
 RECORD = "canaries.json"
 
@@ -82,6 +84,8 @@ class CanarySettings(BaseModel):
 
 def choose_canaries(settings: CanarySettings) -> list[dict]:
     """The canaries to plant: distinct secrets drawn with ``settings.seed``, ``per_repetition`` per count."""
+    import numpy as np
+
     rng = np.random.default_rng([settings.seed, 0xC0FFEE])
     chosen, seen = [], set()
     for reps in settings.repetitions:
@@ -100,6 +104,8 @@ def plant(docs: Iterable[Document], n_docs: int, settings: CanarySettings,
           held_out: Callable[[str], bool]) -> Iterator[Document]:
     """The documents of ``docs`` (``n_docs`` of them) with every canary copy inserted at a seeded random
     position. Copy ids are chosen so that ``held_out`` (the held-out split, by id) never takes them."""
+    import numpy as np
+
     canaries = choose_canaries(settings)
     copies = [(c, k) for c in canaries for k in range(c["repetitions"])]
     rng = np.random.default_rng([settings.seed, 0x5EED])

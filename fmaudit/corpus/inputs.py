@@ -104,14 +104,18 @@ def check_read_hashes(recorded: dict[str, str], read: dict[str, str | None]) -> 
 
 
 class ReadDigest:
-    """sha256 of the bytes a reader consumed; ``whole`` is False when the file could not be read to its end."""
+    """sha256 of the bytes a reader consumed; ``whole`` is False when the file could not be read to its end.
+    ``position``: an object whose ``bytes`` counts what is consumed (a progress bar's), or None."""
 
-    def __init__(self) -> None:
+    def __init__(self, position=None) -> None:
         self._h = hashlib.sha256()
         self.whole = True
+        self.position = position
 
     def update(self, block) -> None:
         self._h.update(block)
+        if self.position is not None:
+            self.position.bytes += len(block)
 
     def hexdigest(self) -> str:
         return self._h.hexdigest()

@@ -21,15 +21,15 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Optional
-
-import numpy as np
+from typing import TYPE_CHECKING, Optional
 
 from fmaudit.corpus import Document, write_json_atomic
-from fmaudit.dedup.store import write_shard
 from fmaudit.errors import PolicyError
 from fmaudit.stages.global_stage import GlobalOrderError, GlobalStage, global_dir
 from fmaudit.stages.global_stage import global_block as stage_global_block
+
+if TYPE_CHECKING:  # numpy and the signature store load only for jobs with a global stage
+    import numpy as np
 
 
 def global_block(names: list[str], policy_path=None) -> tuple[int, list[str]]:
@@ -53,6 +53,8 @@ def commit_signatures(out: Path, stages: list[GlobalStage], index: int, docs: li
     """Sign one shard for every global stage, then mark it signed. ``pending``: the shard's work after the
     stages before the global ones (rows so far, statistics, the documents going on), which the apply pass
     continues from instead of running those stages again."""
+    from fmaudit.dedup.store import write_shard
+
     if pending is not None:
         write_json_atomic(pending_path(out, index), pending)
     ids = [d.id for d in docs]
@@ -70,6 +72,8 @@ def load_pending(out: Path, index: int) -> Optional[dict]:
 
 def decide_all(out: Path, stages: list[GlobalStage], n_shards: int) -> None:
     """Run the decide step of each global stage in order (skipping those already decided)."""
+    import numpy as np
+
     excluded: Optional[np.ndarray] = None
     for stage in stages:
         folder = global_dir(out, stage.name)
@@ -83,6 +87,8 @@ def decide_all(out: Path, stages: list[GlobalStage], n_shards: int) -> None:
 
 
 def _decide(stage: GlobalStage, folder: Path, n_shards: int, excluded: Optional[np.ndarray]) -> None:
+    import numpy as np
+
     for leftover in ("decisions", "work"):  # of a killed decide step
         shutil.rmtree(folder / leftover, ignore_errors=True)
     (folder / "decisions").mkdir(parents=True)

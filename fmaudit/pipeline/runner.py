@@ -11,13 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 import time
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
-
-from tqdm import tqdm
 
 from fmaudit.corpus import check_read_hashes, expand_inputs, read_corpus, sha256_file
 from fmaudit.errors import UsageError
@@ -25,7 +23,9 @@ from fmaudit.pipeline.engines import make_engine
 from fmaudit.pipeline.global_pass import (decide_all, global_block, remove_global_scratch, shard_decisions,
                                          signed_marker)
 from fmaudit.pipeline.layout import JobLayout, RunClock, write_manifest
+from fmaudit.pipeline.progress import PassProgress
 from fmaudit.reports.manifest import write_manifest as sign_run
+from fmaudit.pipeline.tuning import fewer_collections, keep_freed_memory
 from fmaudit.pipeline.worker import PIPELINE, ProcessorSpec, ShardTask
 from fmaudit.policy import Policy, StageSpec
 from fmaudit.reports.render import render_html
@@ -65,6 +65,7 @@ class FilterJob:
     truth: Optional[Path] = None
     progress: bool = True
     skipped_inputs: list[dict] = field(default_factory=list)  # side files below input folders, not read
+    progress_interval: float = 0.5  # least seconds between two redraws of the progress bar
     started: str = field(default_factory=now_iso)
     t0: float = field(default_factory=time.perf_counter)
     decide_s: Optional[float] = None  # wall time of the global stages' decide step (this run), if any
@@ -122,15 +123,21 @@ def run_filter(
     engine_options: Optional[dict] = None,
     truth: Optional[str | os.PathLike] = None,
     progress: bool = True,
+    progress_interval: float = 0.5,
 ) -> FilterResult:
     """Run the policy's data stages (or only ``stages``) over ``inputs`` into ``out``.
+
+    ``progress``: a bar on stderr (input bytes processed of the total, with an ETA, moving within shards),
+    redrawn at most every ``progress_interval`` seconds.
 
     Jobs with global stages (deduplication) make three passes, each resumable: sign every shard, decide
     once over the whole corpus, then the ordinary pass that applies the decisions with the other stages."""
     job = _prepare(policy, inputs, out, stages=stages, workers=workers, engine=engine,
                    engine_options=engine_options, truth=truth, progress=progress)
+    job.progress_interval = progress_interval
     layout = job.layout
-    with layout.locked():  # one job at a time in a folder; the second exits 2 naming the holder
+    keep_freed_memory()
+    with layout.locked(), fewer_collections():  # one job at a time in a folder; the second exits 2 naming the holder
         if _job_matches(layout, job.identity) and layout.complete_marker.exists():
             summary = json.loads((layout.reports / "summary.json").read_text())
             counts = json.loads((layout.reports / "pipeline.json").read_text())["counts"]
@@ -171,18 +178,18 @@ def _prepare(policy: Policy, inputs, out, *, stages, workers, engine, engine_opt
 def _run_pass(job: FilterJob, mode: str, is_done: Callable[[int], bool], globals_: list[str] = ()) -> PassState:
     """Read the corpus and run every shard not yet committed for ``mode`` on the engine."""
     state = PassState()
-    bar = tqdm(total=None, unit="doc", desc="sign" if mode == "sign" else "filter", disable=not job.progress,
-               mininterval=0.5, file=sys.stderr, dynamic_ncols=True)
-
+    progress = PassProgress(sum(i["bytes"] for i in job.input_info), "sign" if mode == "sign" else "filter",
+                            enabled=job.progress, interval=job.progress_interval)
     read_hashes: dict[str, Optional[str]] = {}
 
     def tasks() -> Iterator[ShardTask]:
-        records_in = read_corpus(job.files, job.policy.pipeline.max_chars, read_hashes)
+        records_in = read_corpus(job.files, job.policy.pipeline.max_chars, read_hashes, progress.position)
         for index, records in _shards(records_in, job.policy.pipeline.shard_size):
             state.shards = index + 1
+            progress.cut(index)
             if is_done(index):
                 state.resumed += 1
-                bar.update(len(records))
+                progress.committed(index, len(records))
                 continue
             decisions = shard_decisions(job.layout.out, list(globals_), index) if globals_ else {}
             yield ShardTask(index, records, decisions)
@@ -191,8 +198,9 @@ def _run_pass(job: FilterJob, mode: str, is_done: Callable[[int], bool], globals
              len(job.files), sum(i["bytes"] for i in job.input_info) / 1e6, ", ".join(s.name for s in job.specs),
              job.workers, job.engine, job.layout.out)
     t0 = time.perf_counter()
-    for result in make_engine(job.engine, job.workers, **job.engine_options).run(job.processor_spec(mode), tasks()):
-        bar.update(result.records)
+    engine = make_engine(job.engine, job.workers, **job.engine_options)
+    for result in engine.run(job.processor_spec(mode), tasks(), progress.report if job.progress else None):
+        progress.committed(result.index, result.records)
         state.processed += result.records
         if job.clock is not None:
             job.clock.tick(time.perf_counter())
@@ -200,7 +208,7 @@ def _run_pass(job: FilterJob, mode: str, is_done: Callable[[int], bool], globals
                  time.perf_counter() - t0)
     if state.resumed:
         log.info("%d shards were already committed by an earlier run (resumed)", state.resumed)
-    bar.close()
+    progress.close()
     check_read_hashes({i["path"]: i["sha256"] for i in job.input_info}, read_hashes)
     return state
 
@@ -220,12 +228,12 @@ def _finish(job: FilterJob, state: PassState, wall: float) -> FilterResult:
                                      "docs_per_s_this_run": state.processed / wall if wall else None},
                                     layout.reports, job.skipped_inputs)
     write_dataset_card(layout.out, policy)
-    write_manifest(layout)
+    data_manifest = write_manifest(layout)
     summary = write_summary(layout.reports, run_id)
     render_html(layout.reports)
     layout.complete_marker.write_text(run_id)
     remove_global_scratch(layout.out, job.global_stages)  # signatures and pending shards: done with
-    sign_run(layout.out)
+    sign_run(layout.out, hashed={f["path"]: f for f in data_manifest["files"]})  # output files hashed once
     return FilterResult(layout.out, summary, counts)
 
 
@@ -282,14 +290,16 @@ def _job_matches(layout: JobLayout, job: dict) -> bool:
 
 
 def _shards(records, size: int):
-    buf, index = [], 0
-    for rec in records:
-        buf.append(rec)
-        if len(buf) == size:
+    """``(index, records)`` of each run of ``size`` records (the last may be shorter; one empty shard for an
+    empty corpus)."""
+    records, index = iter(records), 0
+    while True:
+        buf = list(islice(records, size))
+        if buf or index == 0:
             yield index, buf
-            buf, index = [], index + 1
-    if buf or index == 0:
-        yield index, buf
+        if len(buf) < size:
+            return
+        index += 1
 
 
 def _merge_shard_stats(layout: JobLayout, n_shards: int, names: list[str], samples: int) -> dict[str, StageStats]:

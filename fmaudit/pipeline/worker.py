@@ -14,6 +14,8 @@ from typing import Optional
 from fmaudit.corpus import Document, Quarantined, Record
 from fmaudit.pipeline.global_pass import commit_signatures, load_pending
 from fmaudit.pipeline.layout import JobLayout
+from fmaudit.pipeline.progress import Report, no_report, queue_report
+from fmaudit.pipeline.tuning import fewer_collections, keep_freed_memory
 from fmaudit.stages import get_stage
 from fmaudit.stages.base import Stage
 from fmaudit.stages.global_stage import GlobalStage
@@ -100,9 +102,11 @@ def quarantine_row(rec: Quarantined, raw: str) -> dict:
 class ShardProcessor:
     """Runs the stages of ``spec`` (from ``spec.skip`` on) over shards; built once per worker."""
 
-    def __init__(self, spec: ProcessorSpec):
+    def __init__(self, spec: ProcessorSpec, report: Report = no_report):
         self.spec = spec
         self.layout = JobLayout(spec.out)
+        self.report = report  # (shard, fraction done) after every batch step, for the progress bar
+        self._steps = (0, 1, 0)  # shard, batch steps of the shard, steps done
         self.stages: list[Stage] = []
         for name, settings in spec.stages[spec.skip:]:
             cls = get_stage(name)
@@ -117,6 +121,7 @@ class ShardProcessor:
         pending = load_pending(self.layout.out, task.index) if self.spec.skip else None
         work = ShardWork.from_json(pending, self.spec.samples) if pending else \
             ShardWork.from_records(task.records, self.spec.quarantine_raw)
+        self._start_steps(task.index, len(work.docs), len(self.stages))
         for stage in self.stages:
             if isinstance(stage, GlobalStage):
                 stage.use_decisions(task.decisions.get(stage.name, {}))
@@ -132,10 +137,22 @@ class ShardProcessor:
         """The sign pass: the stages before the global ones, then the global stages' signatures."""
         work = ShardWork.from_records(task.records, self.spec.quarantine_raw)
         first = next(i for i, s in enumerate(self.stages) if isinstance(s, GlobalStage))
+        self._start_steps(task.index, len(work.docs), first + 1)
         self._run_stages(self.stages[:first], work)
         commit_signatures(self.layout.out, self.stages[first:], task.index, work.docs,
                           work.to_json() if first else None)
         return ShardResult(task.index, len(task.records))
+
+    def _start_steps(self, index: int, docs: int, stages: int) -> None:
+        """A shard of ``docs`` documents starts through ``stages`` stages: count its batch steps for progress
+        (one step more for the commit, which the driver reports)."""
+        batches = -(-docs // self.spec.batch_size) or 1
+        self._steps = (index, stages * batches + 1, 0)
+
+    def _step(self) -> None:
+        index, total, done = self._steps
+        self._steps = (index, total, done + 1)
+        self.report(index, min(1.0, (done + 1) / total))
 
     def _run_stages(self, stages: list[Stage], work: ShardWork) -> None:
         for stage in stages:
@@ -149,10 +166,11 @@ class ShardProcessor:
         size = self.spec.batch_size
         for start in range(0, len(docs), size):
             batch = docs[start:start + size]
+            ids_in = [d.id for d in batch]  # before the stage runs: it may change the list it was given
             t0 = time.perf_counter()
             res = stage.process(batch, stats)
             stats.observe("seconds", time.perf_counter() - t0)
-            _check_accounting(stage.name, batch, res)
+            _check_accounting(stage.name, ids_in, res)
             stats.add("in", len(batch))
             stats.add("kept", len(res.kept))
             stats.add("added", len(res.added))
@@ -167,26 +185,31 @@ class ShardProcessor:
             added_ids.update(d.id for d in res.added)
             out.extend(res.kept)
             out.extend(res.added)
+            self._step()
         return out
 
     @staticmethod
     def _count_outcomes(totals: StageStats, files: dict, added_ids: set[str]) -> None:
         for folder, key in (("data", "kept"), ("dropped", "dropped"), ("held", "held")):
-            n_added = sum(1 for row in files[folder] if row["id"] in added_ids)
-            totals.add(key, len(files[folder]) - n_added)
+            rows = files[folder]
+            n_added = sum(1 for row in rows if row["id"] in added_ids) if added_ids else 0
+            totals.add(key, len(rows) - n_added)
             totals.add(key + "_added", n_added)
         totals.add("added", len(added_ids))
 
 
-def _check_accounting(stage: str, batch: list[Document], res) -> None:
-    seen_in = [d.id for d in batch]
-    seen_out = [d.id for d in res.kept] + [d.id for d, _ in res.dropped] + [d.id for d, _ in res.held]
-    if sorted(seen_in) != sorted(seen_out):
+def _check_accounting(stage: str, seen_in: list[str], res) -> None:
+    """RuntimeError unless the ids kept, dropped and held are the ids given (``seen_in``), each once, and no
+    added document reuses one of them."""
+    seen_out = [d.id for d in res.kept]
+    if res.dropped or res.held:
+        seen_out += [d.id for d, _ in res.dropped] + [d.id for d, _ in res.held]
+    if seen_out != seen_in and sorted(seen_in) != sorted(seen_out):  # most stages keep the order: no sort
         lost = set(seen_in) - set(seen_out)
         extra = set(seen_out) - set(seen_in)
         raise RuntimeError(f"stage {stage!r} broke the document accounting: lost {sorted(lost)[:5]}, "
                            f"unexpected {sorted(extra)[:5]} (added documents belong in StageResult.added)")
-    clash = {d.id for d in res.added} & set(seen_in)
+    clash = {d.id for d in res.added} & set(seen_in) if res.added else None
     if clash:
         raise RuntimeError(f"stage {stage!r} added documents whose ids already exist: {sorted(clash)[:5]}")
 
@@ -195,15 +218,18 @@ _PROCESSOR: Optional[ShardProcessor] = None
 _SETUP_ERROR: Optional[BaseException] = None
 
 
-def init_worker(spec: ProcessorSpec) -> None:
+def init_worker(spec: ProcessorSpec, progress_queue=None) -> None:
     """Worker-process initializer: build the stages once. An error here (a missing model, a bad key) is kept
-    and raised by the first task, so it reaches the driver as itself instead of as a broken process pool."""
+    and raised by the first task, so it reaches the driver as itself instead of as a broken process pool.
+    ``progress_queue``: where the worker reports its batch steps for the driver's progress bar."""
     global _PROCESSOR, _SETUP_ERROR
     _die_with_parent()
     try:
-        _PROCESSOR = ShardProcessor(spec)
+        _PROCESSOR = ShardProcessor(spec, queue_report(progress_queue) if progress_queue is not None else no_report)
     except Exception as e:  # re-raised, with its type, in run_in_worker
         _SETUP_ERROR = e
+    keep_freed_memory()  # for the life of this worker process
+    fewer_collections().__enter__()
 
 
 def run_in_worker(task: ShardTask) -> ShardResult:

@@ -124,11 +124,23 @@ def _context(ev: Evidence, audience: str) -> dict:
 def _env():
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    env = Environment(loader=PackageLoader("fmaudit.reports", "templates"),
+    # Compiling the templates is most of a small job's rendering time: jinja2 keeps the compiled code in a
+    # private per-user folder under the temp dir, keyed by each template's source (an edit recompiles it).
+    env = Environment(loader=PackageLoader("fmaudit.reports", "templates"), bytecode_cache=_bytecode_cache(),
                       autoescape=select_autoescape(["html", "html.j2"]), trim_blocks=True, lstrip_blocks=True)
     env.filters.update(num=format_value, ci=_ci, data_uri=_data_uri, cut=cut_words, metrics=_numeric_metrics)
     env.globals["op"] = {"max": "≤", "min": "≥", "equal": "="}
     return env
+
+
+def _bytecode_cache():
+    """jinja2's file cache of compiled templates, or None where its folder cannot be made (rendering still works)."""
+    from jinja2 import FileSystemBytecodeCache
+
+    try:
+        return FileSystemBytecodeCache()
+    except (OSError, RuntimeError):
+        return None
 
 
 def model_card_metadata(ev: Evidence) -> dict:

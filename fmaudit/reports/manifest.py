@@ -47,14 +47,20 @@ def key_id(key: bytes) -> str:
     return hashlib.sha256(b"fmaudit-manifest-key:" + key).hexdigest()[:16]
 
 
-def artefacts(root: Path) -> list[dict]:
-    """Every regular file under ``root`` (not the manifest itself or transient files), sorted by path."""
+def artefacts(root: Path, hashed: Optional[dict[str, dict]] = None) -> list[dict]:
+    """Every regular file under ``root`` (not the manifest itself or transient files), sorted by path.
+
+    ``hashed``: rows ``{"path", "sha256", "bytes"}`` the caller computed moments ago (a filter job's data
+    manifest), by relative path; a file whose size still matches is not read again."""
     rows = []
     for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
         rel = path.relative_to(root).as_posix()
         if rel == MANIFEST_FILE or path.name.endswith(TRANSIENT_SUFFIXES):
             continue
-        rows.append({"path": rel, "sha256": sha256_file(path), "bytes": path.stat().st_size})
+        size = path.stat().st_size
+        known = (hashed or {}).get(rel)
+        sha = known["sha256"] if known is not None and known["bytes"] == size else sha256_file(path)
+        rows.append({"path": rel, "sha256": sha, "bytes": size})
     return rows
 
 
@@ -63,11 +69,13 @@ def _signature(files: list[dict], key: bytes) -> str:
     return hmac.new(key, blob, hashlib.sha256).hexdigest()
 
 
-def write_manifest(root: str | os.PathLike, key: Optional[bytes] = None) -> dict:
-    """Write ``root/MANIFEST.json`` (signed when ``key``, or the environment's key, is given); returns it."""
+def write_manifest(root: str | os.PathLike, key: Optional[bytes] = None,
+                   hashed: Optional[dict[str, dict]] = None) -> dict:
+    """Write ``root/MANIFEST.json`` (signed when ``key``, or the environment's key, is given); returns it.
+    ``hashed``: see :func:`artefacts`."""
     root = Path(root)
     key = key if key is not None else manifest_key()
-    files = artefacts(root)
+    files = artefacts(root, hashed)
     manifest = {"format": FORMAT, "files": files}
     if key is not None:
         manifest["signature"] = {"algorithm": "HMAC-SHA256", "key_id": key_id(key), "value": _signature(files, key)}

@@ -12,12 +12,14 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar, Optional, Sequence
+from typing import TYPE_CHECKING, ClassVar, Optional, Sequence
 
-import numpy as np
 from pydantic import Field
 
 from fmaudit.settings import Strict
+
+if TYPE_CHECKING:  # numpy loads with the first scorer that runs, not with every command line
+    import numpy as np
 
 
 class ScorerSettings(Strict):
@@ -64,6 +66,8 @@ class Scorer(ABC):
         text i answers (scorers that judge a response in context use it)."""
 
     def score_batch(self, texts: Sequence[str]) -> ScoreBatch:
+        import numpy as np
+
         values = self.score(texts)
         none = np.zeros(len(texts), dtype=bool)
         return ScoreBatch(values, none, none.copy())

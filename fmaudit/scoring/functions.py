@@ -21,8 +21,6 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import ClassVar, Optional, Sequence
 
-import numpy as np
-
 from fmaudit.errors import InputError
 
 
@@ -68,6 +66,8 @@ class Toxicity(FeedbackFunction):
         self.threshold = threshold
 
     def batch(self, texts, prompts=None) -> list[Feedback]:
+        import numpy as np  # here: the CLI imports this module to list the functions
+
         values = np.nan_to_num(np.asarray(self.scorer.score(list(texts)), dtype=float)) if texts else np.zeros((0, 1))
         out = []
         for row in values:

@@ -21,12 +21,13 @@ from __future__ import annotations
 from abc import abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
-
-import numpy as np
+from typing import TYPE_CHECKING, Optional
 
 from fmaudit.corpus import Document
 from fmaudit.stages.base import Stage
+
+if TYPE_CHECKING:  # numpy is imported by the global stages themselves: a job without one runs without it
+    import numpy as np
 
 
 @dataclass
@@ -35,8 +36,14 @@ class GlobalDecisions:
     numbers of the dropped documents (for the next global stage's ``excluded``); a summary for the report."""
 
     drops: dict[int, dict[str, dict]] = field(default_factory=dict)
-    dropped_docs: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    dropped_docs: np.ndarray = field(default_factory=lambda: _no_documents())
     summary: dict = field(default_factory=dict)
+
+
+def _no_documents() -> "np.ndarray":
+    import numpy as np
+
+    return np.zeros(0, dtype=np.int64)
 
 
 class GlobalStage(Stage):

@@ -7,8 +7,9 @@ bounded number of shards in flight, so the driver's memory stays flat. Stages ne
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Optional
 
+from fmaudit.pipeline.progress import Report
 from fmaudit.pipeline.worker import ProcessorSpec, ShardResult, ShardTask
 
 
@@ -19,5 +20,7 @@ class Engine(ABC):
         self.workers = max(1, workers)
 
     @abstractmethod
-    def run(self, spec: ProcessorSpec, tasks: Iterable[ShardTask]) -> Iterator[ShardResult]:
-        """Process every task; yield each result when its shard has been committed."""
+    def run(self, spec: ProcessorSpec, tasks: Iterable[ShardTask],
+            report: Optional[Report] = None) -> Iterator[ShardResult]:
+        """Process every task; yield each result when its shard has been committed. ``report(shard, fraction)``,
+        when given, is called as workers get through a shard (from any thread), as often as the engine can."""

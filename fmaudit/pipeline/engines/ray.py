@@ -73,7 +73,8 @@ class RayEngine(Engine):
         self.in_flight_per_worker = max(1, in_flight_per_worker)
         self.max_restarts = max_restarts
 
-    def run(self, spec: ProcessorSpec, tasks: Iterable[ShardTask]) -> Iterator[ShardResult]:
+    def run(self, spec: ProcessorSpec, tasks: Iterable[ShardTask], report=None) -> Iterator[ShardResult]:
+        """As the base class says; progress is reported per shard, by the driver, as results come back."""
         ray = _import_ray()
         spec = dataclasses.replace(spec, out=os.path.abspath(spec.out))  # workers may start elsewhere
         need = job_resources(spec)
