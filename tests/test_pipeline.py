@@ -186,12 +186,12 @@ def test_stage_setup_error_in_a_worker_keeps_its_type(tmp_path):
 
 
 def test_rerun_does_not_rehash_unchanged_inputs(tmp_path, mixed_corpus, monkeypatch):
-    import fmaudit.pipeline.runner as runner
+    import fmaudit.pipeline.job_inputs as job_inputs
 
     policy = load_policy(_policy(tmp_path))
     run_filter(policy, [mixed_corpus], tmp_path / "o", workers=1, progress=False)
     hashed = []
-    monkeypatch.setattr(runner, "sha256_file", lambda p: hashed.append(p) or "0" * 64)
+    monkeypatch.setattr(job_inputs, "sha256_file", lambda p: hashed.append(p) or "0" * 64)
     assert run_filter(policy, [mixed_corpus], tmp_path / "o", workers=1, progress=False).skipped
     assert hashed == []
     (mixed_corpus / "one.jsonl").write_bytes((mixed_corpus / "one.jsonl").read_bytes() + b"\n")  # changed: re-hashed

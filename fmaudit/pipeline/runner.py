@@ -17,11 +17,12 @@ from itertools import islice
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
 
-from fmaudit.corpus import check_read_hashes, expand_inputs, read_corpus, sha256_file
+from fmaudit.corpus import check_read_hashes, expand_inputs, read_corpus
 from fmaudit.errors import UsageError
 from fmaudit.pipeline.engines import make_engine
 from fmaudit.pipeline.global_pass import (decide_all, global_block, remove_global_scratch, shard_decisions,
                                          signed_marker)
+from fmaudit.pipeline.job_inputs import input_info, record_inputs, settle_hashes
 from fmaudit.pipeline.layout import JobLayout, RunClock, write_manifest
 from fmaudit.pipeline.progress import PassProgress
 from fmaudit.reports.manifest import write_manifest as sign_run
@@ -145,7 +146,7 @@ def run_filter(
         layout.prepare()
         job.clock = RunClock(layout, job.t0)
         write_json_atomic(layout.job_file, job.identity)
-        write_json_atomic(layout.state / INPUTS_CACHE, job.input_info)
+        record_inputs(layout.state, job.input_info)
 
         globals_ = job.global_stages
         if globals_:
@@ -170,7 +171,8 @@ def _prepare(policy: Policy, inputs, out, *, stages, workers, engine, engine_opt
     skipped: list[dict] = []
     files = expand_inputs(inputs, exclude=[out], skipped=skipped)  # an --out inside an input folder is not an input
     layout = JobLayout(out)
-    return FilterJob(policy, specs, files, layout, _input_info(files, layout),
+    info = input_info(files, layout.state, new_job=not layout.job_file.exists())
+    return FilterJob(policy, specs, files, layout, info,
                      workers or policy.pipeline.workers or os.cpu_count() or 1, engine, dict(engine_options or {}),
                      Path(truth) if truth else None, progress, skipped)
 
@@ -209,6 +211,9 @@ def _run_pass(job: FilterJob, mode: str, is_done: Callable[[int], bool], globals
     if state.resumed:
         log.info("%d shards were already committed by an earlier run (resumed)", state.resumed)
     progress.close()
+    if settle_hashes(job.input_info, read_hashes):  # a new job's inputs, hashed as they were read
+        write_json_atomic(job.layout.job_file, job.identity)
+        record_inputs(job.layout.state, job.input_info)
     check_read_hashes({i["path"]: i["sha256"] for i in job.input_info}, read_hashes)
     return state
 
@@ -256,24 +261,6 @@ documents (`id`, `text`, `meta`); the checks, counts and samples of every stage 
 and `reports/*.json`. `dropped/`, `held/`, `quarantine/` and side outputs are not part of the dataset.
 """, encoding="utf-8")
     os.replace(tmp, out / "README.md")
-
-
-INPUTS_CACHE = "inputs.json"
-
-
-def _input_info(files: list[Path], layout: JobLayout) -> list[dict]:
-    """Path, sha256, size and modification time of each input. A file whose size and time match what this
-    job folder recorded is not read again, so resuming or re-running a finished job does not re-hash it."""
-    cache_file = layout.state / INPUTS_CACHE
-    cache = {c["path"]: c for c in json.loads(cache_file.read_text())} if cache_file.exists() else {}
-    info = []
-    for p in files:
-        st = p.stat()
-        known = cache.get(str(p))
-        stamp = {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "inode": st.st_ino}
-        fresh = known and all(known.get(k) == v for k, v in stamp.items())  # ctime: an edit with mtime restored
-        info.append({"path": str(p), "sha256": known["sha256"] if fresh else sha256_file(p), **stamp})
-    return info
 
 
 def _job_matches(layout: JobLayout, job: dict) -> bool:
