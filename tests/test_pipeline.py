@@ -136,6 +136,25 @@ def test_stage_that_loses_a_document_stops_the_job(tmp_path, mixed_corpus):
         run_filter(policy, [mixed_corpus], tmp_path / "o", workers=1, progress=False)
 
 
+def test_stage_that_loses_a_document_from_its_input_list_stops_the_job(tmp_path, mixed_corpus):
+    """The accounting compares with the ids a stage was given, taken before it ran: a stage that removes a
+    document from the very list it was handed, and returns that list as kept, is caught too."""
+    from fmaudit.stages import register
+    from fmaudit.stages.base import Stage, StageResult
+
+    @register
+    class InPlaceLossy(Stage):
+        name = "in_place_lossy_for_test"
+
+        def process(self, docs, stats):
+            docs.pop()
+            return StageResult(kept=docs)
+
+    policy = load_policy(_policy(tmp_path, [{"stage": "in_place_lossy_for_test"}]))
+    with pytest.raises(RuntimeError, match="lost"):
+        run_filter(policy, [mixed_corpus], tmp_path / "o", workers=1, progress=False)
+
+
 def test_kill_9_then_resume_is_byte_identical(tmp_path):
     """With encryption on: two clean runs, and a killed and resumed one, write the same bytes."""
     corpus = make_corpus(tmp_path / "c" / "c.jsonl", 400, pii=True)
