@@ -217,3 +217,18 @@ def test_rerun_does_not_rehash_unchanged_inputs(tmp_path, mixed_corpus, monkeypa
     with pytest.raises(Exception, match="different job"):
         run_filter(policy, [mixed_corpus], tmp_path / "o", workers=1, progress=False)
     assert [p.name for p in hashed] == ["one.jsonl"]
+
+
+def test_a_noop_job_imports_no_heavy_library(tmp_path):
+    """A job whose stages need nothing heavy loads nothing heavy: the runner's own start-up stays small."""
+    corpus = make_corpus(tmp_path / "c" / "c.jsonl", 20)
+    policy = write_policy(tmp_path / "p.yaml", [{"stage": "noop"}], samples=0)
+    heavy = ["numpy", "pandas", "matplotlib", "torch", "transformers", "spacy", "presidio_analyzer", "sklearn",
+             "pyarrow", "tqdm", "multiprocessing"]
+    code = ("import sys; from fmaudit.cli import main; rc = main(sys.argv[1:]); "
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules)); sys.exit(rc)")
+    res = subprocess.run([sys.executable, "-c", code, "filter", "--policy", str(policy), str(corpus), "--out",
+                          str(tmp_path / "o"), "--workers", "1", "--no-progress"], capture_output=True, text=True,
+                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines()[-1] == "[]"
