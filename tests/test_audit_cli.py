@@ -122,3 +122,26 @@ def test_run_folder_on_ray_gives_the_local_reports(lm, tmp_path):
     trends = [json.loads((tmp_path / e / "reports" / "trend.json").read_text())["details"]["series"] for e in ("local", "ray")]
     assert trends[0] == trends[1]
     assert run_cli("audit", lm, "--policy", p, "--out", tmp_path / "one", "--engine", "ray") == 2
+
+
+def test_a_small_model_is_audited_on_one_cpu_thread(lm, monkeypatch):
+    import torch
+
+    from fmaudit.audits import runner
+    from fmaudit.audits.model import ModelUnderAudit
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        mua = ModelUnderAudit(lm)
+        with runner.cpu_threads(mua):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2  # restored
+        with runner.cpu_threads(mua, threads=2):  # --threads 2
+            assert torch.get_num_threads() == 2
+        monkeypatch.setattr(runner, "SMALL_MODEL_PARAMETERS", 10)  # a "large" model keeps torch's setting
+        with runner.cpu_threads(mua):
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert run_cli("audit", lm, "--policy", "default", "--out", "x", "--threads", "0") == 2

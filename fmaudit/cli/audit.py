@@ -26,11 +26,15 @@ def register(sub) -> None:
     p.add_argument("--alpha", type=float, default=0.05, help="false discovery rate for --compare (default 0.05)")
     p.add_argument("--device", help="cpu, cuda, cuda:N, or auto (spread a large checkpoint over every GPU with "
                                     "accelerate's device_map)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="torch threads on CPU (default: 1 for a model under 50M parameters, whose matrices are too "
+                        "small for threads to pay; torch's default for a larger one)")
     p.add_argument("--engine", default="local", choices=["local", "ray"],
                    help="run folders: ray audits the checkpoints as Ray tasks (same reports; default local)")
     p.add_argument("--address", help="Ray cluster address (with --engine ray; default: a private local instance)")
     p.add_argument("--rescore", action="store_true",
-                   help="CKPT is a previous audit folder: recompute results from its saved items, no model")
+                   help="CKPT is a previous audit folder: recompute results from its saved items under this "
+                        "policy's gates and scorers (saved outputs re-scored, nothing generated), no model")
     p.add_argument("--trust-remote-code", action="store_true", help="allow custom model code from the folder")
     p.add_argument("--allow-pickle", action="store_true", help="allow pickle (.bin) weights")
     p.set_defaults(func=cmd_audit)
@@ -58,6 +62,8 @@ def cmd_audit(args) -> int:
     target = Path(args.checkpoint)
     if not target.exists():
         raise UsageError(f"{target}: no such checkpoint or folder")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads {args.threads}: must be at least 1")
     if args.address and args.engine != "ray":
         raise UsageError("--address goes with --engine ray")
     if args.rescore and args.compare:
@@ -66,7 +72,8 @@ def cmd_audit(args) -> int:
                            data=parse_data(args.data), device=args.device,
                            compare=Path(args.compare) if args.compare else None, alpha=args.alpha,
                            engine=args.engine, address=args.address,
-                           trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle)
+                           trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle,
+                           threads=args.threads)
     summary = run_audit(target, load_policy(resolve_policy_path(args.policy)), args.out, options, rescore_from=args.rescore)
     print_summary(summary)
     print(f"reports in {Path(args.out) / 'reports'}, items in {Path(args.out) / 'items'}")
