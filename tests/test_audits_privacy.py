@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from fmaudit.audits.base import AuditContext
+from fmaudit.errors import UsageError
 
 
 def _tiny_train(job: Path, tok: Path, run: Path, steps: int, **extra):
@@ -51,6 +52,13 @@ def test_canary_inserted_64_times_is_far_more_exposed(canary_run, tmp_path):
     assert m["exposure_skewnorm_64"].ci_low > m["exposure_skewnorm_1"].ci_high
     assert m["exposure_rank_max"].where == {"repetitions": 64}
     assert len(r.items) == 4 and all("secret" not in i for i in r.items)
+    # --rescore: the same figures from the saved exposures, no model; a new candidate sample needs one
+    audit = CanaryExposure(CanaryExposure.Settings(refits=20))
+    again = audit.rescore(r.items, json.loads(json.dumps(r.protocol.to_json())), AuditContext(tmp_path))
+    assert {k: v.to_json() for k, v in again.metrics.items()} == {k: v.to_json() for k, v in m.items()}
+    with pytest.raises(UsageError, match="candidates"):
+        CanaryExposure(CanaryExposure.Settings(refits=20, candidates=300)).rescore(
+            r.items, r.protocol.to_json(), AuditContext(tmp_path))
     # sampled candidates estimate the same exposure, with an interval (Wilson on the share ranked above)
     sampled = _audit(CanaryExposure, canary_run, tmp_path, candidates=300, refits=0).metrics
     assert sampled["exposure_rank_64"].method == "sampled_rank_wilson"
@@ -116,3 +124,11 @@ def test_regurgitation_through_ledger_hashes(tmp_path):
     dumped = json.dumps([got.items, fine.items]) + json.dumps(got.protocol.to_json())
     assert "@example.org" not in dumped
     assert got.items[0]["prompt_sha256"] and "leaked_types" in got.items[0]
+    # --rescore recomputes the rates from the saved flags; other PII settings would need the raw continuations
+    again = Regurgitation(Regurgitation.Settings(**settings)).rescore(got.items, got.protocol.to_json(),
+                                                                      AuditContext(tmp_path / "a3"))
+    assert again.metrics["leak_rate"].to_json() == got.metrics["leak_rate"].to_json()
+    with pytest.raises(UsageError, match="raw continuations, which are never stored"):
+        Regurgitation(Regurgitation.Settings(**{**settings, "pii": {"entities": ["EMAIL_ADDRESS", "PERSON"],
+                                                                     "demo_key": True}})).rescore(
+            got.items, got.protocol.to_json(), AuditContext(tmp_path / "a4"))

@@ -177,8 +177,8 @@ class Audit(ABC):
 def require_unchanged(audit: str, saved: dict, now: dict, why: str) -> None:
     """Re-scoring reuses what a run saved: raise UsageError naming every setting in ``now`` (name -> value as the
     protocol records it) whose saved value ``saved[name]`` differs, since only a new run can apply it."""
-    changed = [f"{k} (saved {_canon(saved.get(k))}, policy {_canon(v)})" for k, v in now.items()
-               if _canon(saved.get(k)) != _canon(v)]
+    changed = [f"{k} (saved {_canon(saved[k]) if k in saved else 'nothing: an older fmaudit'}, policy {_canon(v)})"
+               for k, v in now.items() if _canon(saved.get(k)) != _canon(v)]
     if changed:
         raise UsageError(f"audit {audit} cannot be re-scored under this policy: {'; '.join(changed)} changed, and "
                          f"{why}; run the audit again")

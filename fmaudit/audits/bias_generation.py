@@ -27,6 +27,7 @@ from fmaudit.audits.model import DecodingSettings
 from fmaudit.audits.prompts import builtin, read_prompts
 from fmaudit.audits.stats import BOOTSTRAP_ROUNDS, Metric, mean
 from fmaudit.corpus import sha256_file
+from fmaudit.errors import UsageError
 from fmaudit.scoring import ScorerSpec, make_scorer
 
 BUILTIN = "bias_generation_prompts.csv"
@@ -126,6 +127,9 @@ class BiasGeneration(Audit):
         path, rows = self.prompts
         require_unchanged(self.name, protocol, generated_by(sha256_file(path), len(rows), s.samples, s.decoding,
                                                             s.seed), GENERATED)
+        if any(f"{m}_scores" not in it for it in items for m in MEASURES):
+            raise UsageError(f"audit {self.name}: these items keep no per-continuation scores (written by an older "
+                             f"fmaudit); run the audit again")
         scorers = self.scorers()
         texts = [it.get("continuations") or [None] * s.samples for it in items]
         scores, fresh = {}, {}

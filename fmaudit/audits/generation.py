@@ -71,8 +71,9 @@ def rescored_scores(scorer, column: int, saved_scorer: Optional[dict], saved_lab
         return [np.asarray(s, dtype=np.float64) for s in saved], False
     flat = [t for ts in texts for t in ts]
     if any(t is None or t.startswith("sha256:") for t in flat):
-        raise UsageError(f"audit {audit}: its items keep only hashes of the outputs (item_text: hash), so a new "
-                         f"scorer ({scorer.name}) has nothing to score; run the audit again with item_text: scrubbed")
+        raise UsageError(f"audit {audit}: its items keep only hashes of the outputs (item_text: hash; or no outputs: "
+                         f"written by an older fmaudit), so a new scorer ({scorer.name}) has nothing to score; run "
+                         f"the audit again with item_text: scrubbed")
     context = None if prompts is None else [p for p, ts in zip(prompts, texts) for _ in ts]
     if context is None:
         values = score_column(scorer, flat, column)
