@@ -67,5 +67,5 @@ def test_explain_audit_preflight_names_bad_settings(tmp_path):
     cls = AUDITS.get("explain")
     with pytest.raises(InputError, match="unknown method 'saliency'"):
         cls(cls.Settings(methods=["saliency"])).preflight()
-    with pytest.raises(InputError, match="no such folder"):
+    with pytest.raises(InputError, match="nope: no such file or folder .audit explain, setting training_data."):
         cls(cls.Settings(training_data=tmp_path / "nope")).preflight()
