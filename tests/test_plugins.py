@@ -175,7 +175,7 @@ def test_third_party_audit_and_model_stage_run_from_a_policy(tmp_path, monkeypat
     assert set(frames.checks.stage) == {"fluency"}
 
 
-def test_a_policy_naming_an_audit_whose_package_is_missing_exits_2_naming_the_extra(tmp_path, monkeypatch, capsys):
+def test_a_policy_naming_an_audit_whose_package_is_missing_is_not_ready_and_audit_exits_2(tmp_path, monkeypatch, capsys):
     source = PLUGIN + """
 
 class NeedsPackage(Fluency):
@@ -186,6 +186,10 @@ class NeedsPackage(Fluency):
                    package="fmaudit_plugin_missing")
     policy = tmp_path / "p.yaml"
     policy.write_text(yaml.safe_dump({"version": 1, "name": "missing", "audits": {"needs_package": {}}}))
-    assert run_cli("policy", "check", policy) == 2
+    assert run_cli("policy", "check", policy) == 0  # valid: the missing package is a NOT READY line
+    out = capsys.readouterr().out
+    assert "NOT READY:" in out and "fmaudit_absent_package" in out and "pip install 'fmaudit[explain]'" in out
+    assert run_cli("policy", "check", "--ready", policy) == 2
+    assert run_cli("audit", tmp_path, "--policy", policy, "--out", tmp_path / "out") == 2
     err = capsys.readouterr().err
     assert "fmaudit_absent_package" in err and "pip install 'fmaudit[explain]'" in err
