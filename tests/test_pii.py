@@ -306,3 +306,27 @@ def test_focused_ner_finds_what_full_ner_finds(analyzer):
         assert key(f) <= key(g)  # nothing found that full NER does not find
         assert {text[s:e] for s, e, _ in key(g) - key(f)} == {"Mulch"}  # and only the lone opener lost
     assert all(sum(r.entity_type == "PERSON" for r in found) >= 2 for found in full)
+
+
+def test_recall_joins_findings_of_documents_whose_id_was_hashed(tmp_path):
+    """An id like demo-000405 reads as a phone number to some regions' patterns, so the stage writes it to the
+    ledger hashed; recall joins those findings back with the run's key (without it they counted as missed)."""
+    import json
+
+    from fmaudit.pii.evaluate import evaluate
+    from fmaudit.pii.keys import PiiKey
+    from fmaudit.pii.ledger import value_hash
+
+    key = PiiKey(b"k" * 32, "test")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "pii_ledger").mkdir()
+    (tmp_path / "data" / "00000.jsonl").write_text(json.dumps({"id": "demo-000405", "text": "call <PHONE_NUMBER>"}) + "\n")
+    row = {"id": "hashed:" + value_hash(key, "DOCUMENT_ID", "demo-000405"), "entity_type": "PHONE_NUMBER",
+           "operator": "mask", "count": 1, "items": [{"start": 5, "end": 17, "hash": "x"}]}
+    (tmp_path / "pii_ledger" / "00000.jsonl").write_text(json.dumps(row) + "\n")
+    truth = tmp_path / "truth.jsonl"
+    truth.write_text(json.dumps({"kind": "pii", "id": "demo-000405", "entity_type": "PHONE_NUMBER",
+                                 "value": "555 0100 2000", "start": 5, "end": 17}) + "\n")
+    assert evaluate(truth, tmp_path, key)["recall"] == 1.0
+    assert evaluate(truth, tmp_path)["recall"] == 0.0
+    assert evaluate(truth, tmp_path, PiiKey(b"o" * 32, "other"))["recall"] == 0.0

@@ -50,29 +50,39 @@ def _covered(start: int, end: int, spans: list[tuple[int, int]], text_chars: str
     return all(inside[i] or (text_chars is not None and text_chars[i].isspace()) for i in range(end - start))
 
 
-def _found_and_truth(truth_path: Path, out_dir: Path):
+def _found_and_truth(truth_path: Path, out_dir: Path, key=None):
     out_dir = Path(out_dir)
     if not (out_dir / LEDGER_DIR).is_dir():
         raise InputError(f"{out_dir}: no {LEDGER_DIR}/ folder (the pii stage writes its ledger only with a key; "
                          f"see the stage's ledger and key_env settings)")
     seen = {row["id"] for d in DOC_DIRS for row in iter_rows(out_dir / d)}
+    # an id that itself looked like PII is in the ledger as "hashed:<keyed hash>"; with the key, join it back
+    unhash: dict[str, str] = {}
+    if key is not None:
+        from fmaudit.pii.ledger import HASHED_ID, value_hash
+
+        unhash = {HASHED_ID + value_hash(key, "DOCUMENT_ID", doc): doc for doc in seen}
     found: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
     for row in iter_rows(out_dir / LEDGER_DIR):
-        found[row["id"]].extend((it["start"], it["end"], row["entity_type"]) for it in row["items"])
+        doc = unhash.get(row["id"], row["id"])
+        found[doc].extend((it["start"], it["end"], row["entity_type"]) for it in row["items"])
     truth = {doc: rows for doc, rows in load_truth(truth_path).items() if doc in seen}
     return seen, found, truth
 
 
-def missed_items(truth_path: Path, out_dir: Path) -> list[dict]:
+def missed_items(truth_path: Path, out_dir: Path, key=None) -> list[dict]:
     """The ground-truth rows (values included: for tests, never for reports) the stage did not anonymize."""
-    _, found, truth = _found_and_truth(truth_path, out_dir)
+    _, found, truth = _found_and_truth(truth_path, out_dir, key)
     return [r for doc, rows in truth.items() for r in rows
             if not _covered(r["start"], r["end"], [(s, e) for s, e, _ in found.get(doc, [])], r.get("value"))]
 
 
-def evaluate(truth_path: Path, out_dir: Path) -> dict:
-    """Recall per injected entity type (and overall) and precision per found type, from a finished run."""
-    seen, found, truth = _found_and_truth(truth_path, out_dir)
+def evaluate(truth_path: Path, out_dir: Path, key=None) -> dict:
+    """Recall per injected entity type (and overall) and precision per found type, from a finished run.
+
+    ``key`` (the run's :class:`~fmaudit.pii.keys.PiiKey`) joins the findings of documents whose id the stage
+    wrote to the ledger hashed; without it those documents count as missed."""
+    seen, found, truth = _found_and_truth(truth_path, out_dir, key)
     per_type: dict[str, dict[str, int]] = defaultdict(lambda: {"n": 0, "found": 0, "typed": 0})
     missed: list[dict] = []  # which documents kept an injected value (ids and types only, never the value)
     for doc, rows in truth.items():

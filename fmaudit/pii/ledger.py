@@ -27,6 +27,9 @@ def normalize(entity_type: str, value: str) -> str:
     return " ".join(value.split()).casefold()
 
 
+HASHED_ID = "hashed:"  # prefix of the ledger's id of a document whose id itself holds PII (see scan_ids)
+
+
 def value_hash(key: PiiKey, entity_type: str, value: str) -> str:
     """The ledger hash of ``value`` (type-independent normalization apart, the same for every type)."""
     return hmac.new(key.ledger_salt, normalize(entity_type, value).encode("utf-8"), hashlib.sha256).hexdigest()[:32]

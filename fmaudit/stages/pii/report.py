@@ -57,8 +57,9 @@ def build_report(settings: PiiSettings, stats: StageStats, ctx: ReportContext) -
         plots.append(DENSITY_PLOT)
     if ctx.truth_path is not None and settings.ledger != "off" and not skipped:
         from fmaudit.pii.evaluate import evaluate
+        from fmaudit.pii.keys import load_key
 
-        ev = evaluate(ctx.truth_path, ctx.out_dir)
+        ev = evaluate(ctx.truth_path, ctx.out_dir, load_key(settings.key_env, settings.key_file, settings.demo_key))
         details["truth"] = ev
         metrics["recall"] = ev["recall"]
         for t, v in ev["recall_by_type"].items():

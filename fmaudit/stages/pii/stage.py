@@ -56,7 +56,7 @@ class PiiStage(Stage):
 
     def process(self, docs: list[Document], stats: StageStats) -> StageResult:
         from fmaudit.pii.fields import meta_strings
-        from fmaudit.pii.ledger import ledger_rows, value_hash
+        from fmaudit.pii.ledger import HASHED_ID, ledger_rows, value_hash
         from fmaudit.pii.spans import resolve_spans, widen_person_spans
 
         if not hasattr(self, "analyzer"):
@@ -82,7 +82,7 @@ class PiiStage(Stage):
             if not clean:
                 stats.add("ids_hashed_in_ledger")
             if self.write_ledger and spans:
-                ledger_id = doc.id if clean else "hashed:" + value_hash(self.key, "DOCUMENT_ID", doc.id)
+                ledger_id = doc.id if clean else HASHED_ID + value_hash(self.key, "DOCUMENT_ID", doc.id)
                 result.side["ledger"].extend(ledger_rows(self.key, ledger_id, doc.text, spans, self._operator_name))
             reason = self._drop_reason(doc, spans, stats)
             if reason:
