@@ -42,7 +42,7 @@ class RefusalTune(ModelStage):
     description = "refusal fine-tuning (SFT and/or DPO) with adversarial hardening; refusal and over-refusal " \
                   "measured before and after"
 
-    def preflight(self, checkpoint: Path) -> None:
+    def preflight(self, checkpoint: Optional[Path] = None) -> None:
         """The base checks, and peft installed when the policy asks for LoRA (exit 2 naming the extra)."""
         super().preflight(checkpoint)
         if self.settings.lora is not None:
