@@ -3,6 +3,7 @@ page), report.md, MODEL_CARD.md, public and internal audiences, tamper evidence,
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import shutil
@@ -48,11 +49,22 @@ def test_public_report_holds_no_sample_text(documents):
     assert samples, "the demo's reports should hold samples to leave out"
     internal = (documents["out"] / "report.html").read_text()
     assert any(s[:40] in internal for s in samples)
+    # the protocol names a canary's format ("... the east door is {secret}. ..."): its literal part may be shown,
+    # so a sample starting like it counts as leaked only when it is there whole (with its secret)
+    formats = [p["extra"]["format"].split("{")[0] for p in _protocols(documents["demo"])
+               if isinstance(p.get("extra"), dict) and isinstance(p["extra"].get("format"), str)]
     for doc in ("report.public.html", "report.public.md", "MODEL_CARD.public.md"):
         text = (documents["out"] / doc).read_text()
         assert "public version of the report" in text
-        leaked = [s for s in samples if s[:40] in text]
+        plain = html.unescape(text)
+        leaked = [s for s in samples if s in plain or (s[:40] in text and not any(f.startswith(s[:40]) for f in formats))]
         assert not leaked, f"{doc} holds sample text: {leaked[:2]}"
+
+
+def _protocols(demo: Path) -> list[dict]:
+    """The ``protocol`` of every audit report in the demo folder."""
+    reports = [json.loads(p.read_text()) for p in demo.rglob("reports/*.json")]
+    return [r["protocol"] for r in reports if isinstance(r, dict) and isinstance(r.get("protocol"), dict)]
 
 
 def test_reports_and_documents_hold_no_injected_pii(documents):
