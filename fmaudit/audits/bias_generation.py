@@ -20,8 +20,8 @@ from pydantic import Field
 
 from fmaudit.audits import register_audit
 from fmaudit.audits.base import (Audit, AuditContext, AuditResult, AuditSettings, Protocol, item_text,
-                                 require_unchanged, text_sha256)
-from fmaudit.audits.generation import (GENERATED, generated_by, label_column, rescored_scores, sample_continuations,
+                                 text_sha256)
+from fmaudit.audits.generation import (label_column, prompts_as_generated, rescored_scores, sample_continuations,
                                       score_column, scorer_protocol)
 from fmaudit.audits.model import DecodingSettings
 from fmaudit.audits.prompts import builtin, read_prompts
@@ -122,11 +122,7 @@ class BiasGeneration(Audit):
         """Recompute from saved continuations: their saved scores for a measure whose scorer is unchanged, the
         policy's scorer's scores of the anonymized continuations for one whose scorer changed; never regenerates."""
         s = self.settings
-        if not hasattr(self, "prompts"):
-            self.preflight()
-        path, rows = self.prompts
-        require_unchanged(self.name, protocol, generated_by(sha256_file(path), len(rows), s.samples, s.decoding,
-                                                            s.seed), GENERATED)
+        path, rows = prompts_as_generated(self, protocol, s.samples)
         if any(f"{m}_scores" not in it for it in items for m in MEASURES):
             raise UsageError(f"audit {self.name}: these items keep no per-continuation scores (written by an older "
                              f"fmaudit); run the audit again")

@@ -7,7 +7,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from fmaudit.audits.base import require_unchanged
 from fmaudit.audits.model import DecodingSettings, item_seed
+from fmaudit.corpus import sha256_file
 from fmaudit.errors import InputError, UsageError
 
 
@@ -57,6 +59,18 @@ def generated_by(data_sha256: Optional[str], prompts: int, samples: int, decodin
     re-score must find them unchanged (:func:`fmaudit.audits.base.require_unchanged`)."""
     return {"data_sha256": data_sha256, "items": prompts, "samples_per_item": samples,
             "decoding": decoding.model_dump(), "seed": seed}
+
+
+def prompts_as_generated(audit, protocol: dict, samples: int) -> tuple:
+    """The audit's prompts ``(path, rows)``, once the saved ``protocol`` is found to have generated its outputs
+    as the policy now asks (same prompt file and count, samples, decoding, seed); UsageError naming what changed."""
+    s = audit.settings
+    if not hasattr(audit, "prompts"):
+        audit.preflight()
+    path, rows = audit.prompts
+    require_unchanged(audit.name, protocol, generated_by(sha256_file(path), len(rows), samples, s.decoding, s.seed),
+                      GENERATED)
+    return path, rows
 
 
 def rescored_scores(scorer, column: int, saved_scorer: Optional[dict], saved_label: Optional[str],

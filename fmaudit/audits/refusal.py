@@ -20,10 +20,10 @@ from pydantic import Field
 
 from fmaudit.audits import register_audit
 from fmaudit.audits.base import (Audit, AuditContext, AuditResult, AuditSettings, Protocol, item_text,
-                                 require_unchanged, text_sha256)
+                                 text_sha256)
 from fmaudit.audits.calibration import (CalibrationSettings, agreement_check, calibrate, corrected_rate,
                                        read_calibration)
-from fmaudit.audits.generation import (GENERATED, generated_by, label_column, rescored_scores, sample_continuations,
+from fmaudit.audits.generation import (label_column, prompts_as_generated, rescored_scores, sample_continuations,
                                       scorer_protocol)
 from fmaudit.audits.model import DecodingSettings
 from fmaudit.audits.prompts import builtin, read_prompts
@@ -95,11 +95,7 @@ class RefusalAudit(Audit):
         new checks), or the policy's classifier's scores of the anonymized responses (with their prompts);
         never regenerates."""
         s = self.settings
-        if not hasattr(self, "prompts"):
-            self.preflight()
-        path, rows = self.prompts
-        require_unchanged(self.name, protocol, generated_by(sha256_file(path), len(rows), 1, s.decoding, s.seed),
-                          GENERATED)
+        path, rows = prompts_as_generated(self, protocol, 1)
         scorer = make_scorer(s.scorer)
         col = label_column(scorer, s.label, self.name)
         scores, fresh = rescored_scores(scorer, col, protocol.get("scorer"), protocol["extra"].get("label"),

@@ -25,10 +25,10 @@ from pydantic import Field
 
 from fmaudit.audits import register_audit
 from fmaudit.audits.base import (Audit, AuditContext, AuditResult, AuditSettings, Protocol, item_text,
-                                 require_unchanged, text_sha256)
+                                 text_sha256)
 from fmaudit.audits.calibration import (CalibrationSettings, agreement_check, calibrate, corrected_rate,
                                        read_calibration)
-from fmaudit.audits.generation import (GENERATED, generated_by, label_column, rescored_scores, sample_continuations,
+from fmaudit.audits.generation import (label_column, prompts_as_generated, rescored_scores, sample_continuations,
                                       score_column, scorer_protocol)
 from fmaudit.audits.model import DecodingSettings
 from fmaudit.audits.prompts import as_float, builtin, read_prompts
@@ -103,11 +103,7 @@ class ToxicityGeneration(Audit):
         """Recompute from saved continuations: their saved scores under the same scorer (new thresholds,
         checks), or the policy's scorer's scores of the anonymized continuations; never regenerates."""
         s = self.settings
-        if not hasattr(self, "prompts"):
-            self.preflight()
-        path, rows = self.prompts
-        require_unchanged(self.name, protocol, generated_by(sha256_file(path), len(rows), s.samples, s.decoding,
-                                                            s.seed), GENERATED)
+        path, rows = prompts_as_generated(self, protocol, s.samples)
         scorer = make_scorer(s.scorer)
         col = label_column(scorer, s.label, self.name)
         scores, fresh = rescored_scores(scorer, col, protocol.get("scorer"), protocol["extra"].get("label"),
