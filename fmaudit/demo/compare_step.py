@@ -107,6 +107,8 @@ def compare_step(ctx) -> None:
 
 def format_comparison(rows: dict[str, dict], gates: dict[str, dict], alpha: float) -> str:
     """The before/after table: headline and gated metrics, with a mark for the significant changes."""
+    from fmaudit.reports.table import format_table
+
     table = [("metric", "raw", "filtered", "delta", "95% CI", "test", "q", "")]
     for key, row in rows.items():
         audit, name = key.split(":", 1)
@@ -119,9 +121,7 @@ def format_comparison(rows: dict[str, dict], gates: dict[str, dict], alpha: floa
             mark += " worse" if worse else " better"
         table.append((key, f"{row['before']:.4g}", f"{row['after']:.4g}", f"{row['delta']:+.3g}",
                       f"[{row['ci_low']:+.3g}, {row['ci_high']:+.3g}]", row["test"], f"{row['q_value']:.3g}", mark))
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in table]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = [format_table(table)]
     lines.append(f"* significant: Benjamini-Hochberg q < {alpha} over the {len(rows)} metrics compared "
                  f"(better/worse by the policy's gate); n and p per metric in compare.json")
     return "\n".join(lines)

@@ -12,16 +12,21 @@ def format_value(v) -> str:
     return "" if v is None else str(v)
 
 
+def format_table(rows: list[tuple[str, ...]]) -> str:
+    """Rows of strings as left-aligned columns, the first row a header underlined with dashes."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
 def format_checks(checks: list[dict]) -> str:
     rows = [("report", "check", "value", "threshold", "result")]
     for c in checks:
         op = {"max": "<=", "min": ">=", "equal": "=="}[c["direction"]]
         verdict = "pass" if c["passed"] else ("FAIL" if c["severity"] == "error" else c["severity"].upper())
         rows.append((c.get("report", ""), c["name"], format_value(c["value"]), f"{op} {format_value(c['threshold'])}", verdict))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return format_table(rows)
 
 
 def print_summary(summary: dict, counts: Optional[dict] = None) -> None:
