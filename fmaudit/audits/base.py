@@ -137,9 +137,11 @@ class Audit(ABC):
             raise InputError(f"{data}: no such file (audit {self.name}, setting data)")
         check_paths(self.settings, f"audit {self.name}", skip=("data",))
 
-    def preflight_scorer(self, spec, label: Optional[str], setting: str) -> None:
+    def preflight_scorer(self, spec, label: Optional[str], setting: str, calibration=None) -> None:
         """The scorer ``spec`` (a policy's ``{name: ...}``) can be built offline (its package installed, the
-        checkpoint it names readable) and has ``label``; InputError naming the setting otherwise."""
+        checkpoint it names readable) and has ``label``, and the labelled file of its ``calibration`` settings
+        (when one is named) reads; InputError naming the setting, or the file and line, otherwise."""
+        from fmaudit.audits.calibration import read_calibration
         from fmaudit.scoring import parse_scorer_settings, preflight_scorer
 
         spec = parse_scorer_settings(spec)  # a default is the plain mapping {name: ...}
@@ -150,6 +152,8 @@ class Audit(ABC):
         if label is not None and label not in labels:
             raise InputError(f"audit {self.name}, setting {setting}: scorer {spec.name} has no label {label!r}; "
                              f"labels: {', '.join(labels)}")
+        if calibration is not None and calibration.file is not None:
+            read_calibration(calibration.file)
 
     @abstractmethod
     def run(self, mua, ctx: AuditContext) -> AuditResult:

@@ -21,8 +21,7 @@ from pydantic import Field
 from fmaudit.audits import register_audit
 from fmaudit.audits.base import (Audit, AuditContext, AuditResult, AuditSettings, Protocol, item_text,
                                  text_sha256)
-from fmaudit.audits.calibration import (CalibrationSettings, agreement_check, calibrate, corrected_rate,
-                                       read_calibration)
+from fmaudit.audits.calibration import CalibrationSettings, agreement_check, calibrate, corrected_rate
 from fmaudit.audits.generation import (label_column, prompts_as_generated, rescored_scores, sample_continuations,
                                       scorer_protocol)
 from fmaudit.audits.model import DecodingSettings
@@ -59,9 +58,7 @@ class RefusalAudit(Audit):
         """The classifier (package, checkpoint, label), the calibration file and the prompt file are checked here,
         before any model loads: a bad row exits 2 naming file and line."""
         super().preflight()
-        self.preflight_scorer(self.settings.scorer, self.settings.label, "scorer")
-        if self.settings.calibration.file is not None:
-            read_calibration(self.settings.calibration.file)
+        self.preflight_scorer(self.settings.scorer, self.settings.label, "scorer", self.settings.calibration)
         path = self.settings.data or builtin(BUILTIN)
         rows = read_prompts(path, required=("type", "label"))
         for r in rows:

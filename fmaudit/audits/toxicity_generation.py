@@ -26,8 +26,7 @@ from pydantic import Field
 from fmaudit.audits import register_audit
 from fmaudit.audits.base import (Audit, AuditContext, AuditResult, AuditSettings, Protocol, item_text,
                                  text_sha256)
-from fmaudit.audits.calibration import (CalibrationSettings, agreement_check, calibrate, corrected_rate,
-                                       read_calibration)
+from fmaudit.audits.calibration import CalibrationSettings, agreement_check, calibrate, corrected_rate
 from fmaudit.audits.generation import (label_column, prompts_as_generated, rescored_scores, sample_continuations,
                                       score_column, scorer_protocol)
 from fmaudit.audits.model import DecodingSettings
@@ -71,9 +70,7 @@ class ToxicityGeneration(Audit):
         before any model loads: a bad row exits 2 naming file and line."""
         super().preflight()
         s = self.settings
-        self.preflight_scorer(s.scorer, s.label, "scorer")
-        if s.calibration.file is not None:
-            read_calibration(s.calibration.file)
+        self.preflight_scorer(s.scorer, s.label, "scorer", s.calibration)
         path = s.data or builtin(BUILTIN)
         self.prompts = (path, read_prompts(path)[:s.max_prompts])
 
