@@ -155,6 +155,51 @@ def test_stage_that_loses_a_document_from_its_input_list_stops_the_job(tmp_path,
         run_filter(policy, [mixed_corpus], tmp_path / "o", workers=1, progress=False)
 
 
+def test_a_stage_that_rewrites_in_place_is_written_as_rewritten(tmp_path, mixed_corpus):
+    """Kept documents are written back with the line the reader encoded only when every stage declares that it
+    keeps documents as they are; a stage that rewrites a document in place (and does not declare so) is seen in
+    data/, beside one that keeps them."""
+    from fmaudit.stages import register
+    from fmaudit.stages.base import Stage, StageResult
+
+    @register
+    class UpperInPlace(Stage):
+        name = "upper_in_place_for_test"
+
+        def process(self, docs, stats):
+            for d in docs:
+                d.text = d.text.upper()
+            return StageResult(kept=docs)
+
+    policy = load_policy(_policy(tmp_path, [{"stage": "upper_in_place_for_test"}, {"stage": "noop"}]))
+    run_filter(policy, [mixed_corpus], tmp_path / "o", workers=1, progress=False)
+    rows = [json.loads(l) for p in sorted((tmp_path / "o" / "data").iterdir()) for l in p.read_text().splitlines()]
+    assert len(rows) == 13 and all(r["text"] == r["text"].upper() for r in rows)
+    assert any(r["text"] != r["text"].lower() for r in rows)
+
+
+def test_manifest_hashes_are_those_of_the_bytes_on_disk(tmp_path, mixed_corpus):
+    """Output files are hashed as they are written; the manifest reuses such a hash only while the file is the
+    one committed, and hashes a file changed since (same size) from its bytes."""
+    import hashlib
+
+    from fmaudit.pipeline.layout import JobLayout, write_manifest
+
+    out = tmp_path / "o"
+    run_filter(load_policy(_policy(tmp_path, [{"stage": "noop"}])), [mixed_corpus], out, workers=1,
+               progress=False)
+    manifest = json.loads((out / "reports" / "manifest.json").read_text())["files"]
+    assert manifest and all(f["sha256"] == hashlib.sha256((out / f["path"]).read_bytes()).hexdigest()
+                            for f in manifest)
+    data = out / manifest[0]["path"]
+    raw = bytearray(data.read_bytes())
+    raw[raw.index(b'"text":"') + 8] ^= 0x01  # one letter changed, same size
+    data.write_bytes(bytes(raw))
+    again = write_manifest(JobLayout(out), len(list((out / ".fmaudit" / "done").iterdir())))["files"]
+    assert again[0]["sha256"] == hashlib.sha256(bytes(raw)).hexdigest() != manifest[0]["sha256"]
+    assert again[1:] == manifest[1:]
+
+
 def test_kill_9_then_resume_is_byte_identical(tmp_path):
     """With encryption on: two clean runs, and a killed and resumed one, write the same bytes."""
     corpus = make_corpus(tmp_path / "c" / "c.jsonl", 400, pii=True)

@@ -23,20 +23,38 @@ def write_json_atomic(path: str | os.PathLike, obj) -> None:
     os.replace(tmp, path)
 
 
-def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
-    """Write rows as JSONL (gzip when the name ends in .gz, reproducibly: no timestamp); returns the count."""
+def write_jsonl(path: str | os.PathLike, rows: Iterable[dict | bytes], digest=None) -> int:
+    """Write rows as JSONL (gzip when the name ends in .gz, reproducibly: no timestamp); returns the count.
+    A row given as bytes is a line already encoded (:meth:`Document.encode`), written as it is. ``digest`` (a
+    hashlib object) takes every byte written to the file, so its hash needs no second read."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
     rows, dumps, newline = iter(rows), orjson.dumps, orjson.OPT_APPEND_NEWLINE
     with open(path, "wb") as raw:
-        f = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if path.name.endswith(".gz") else raw
-        while chunk := [dumps(row, option=newline) for row in islice(rows, 1024)]:  # one write per 1024 rows
+        sink = raw if digest is None else _HashingWriter(raw, digest)
+        f = gzip.GzipFile(filename="", mode="wb", fileobj=sink, mtime=0) if path.name.endswith(".gz") else sink
+        while chunk := [row if type(row) is bytes else dumps(row, option=newline)
+                        for row in islice(rows, 1024)]:  # one write per 1024 rows
             f.write(b"".join(chunk))
             n += len(chunk)
-        if f is not raw:
+        if f is not sink:
             f.close()
     return n
+
+
+class _HashingWriter:
+    """A binary file whose written bytes also go into ``digest``."""
+
+    def __init__(self, raw, digest):
+        self.raw, self.digest = raw, digest
+
+    def write(self, block) -> int:
+        self.digest.update(block)
+        return self.raw.write(block)
+
+    def flush(self) -> None:
+        self.raw.flush()
 
 
 class ShardedJsonlWriter:

@@ -21,7 +21,8 @@ INPUTS_CACHE = "inputs.json"
 STAMP_KEYS = ("bytes", "mtime_ns", "ctime_ns", "inode")  # ctime: an edit with mtime restored still shows
 
 
-def _stamp(path: Path) -> dict:
+def file_stamp(path: Path) -> dict:
+    """What changes when a file is written again: its size, times and inode."""
     st = path.stat()
     return {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "inode": st.st_ino}
 
@@ -33,7 +34,7 @@ def input_info(files: list[Path], state: Path, new_job: bool) -> list[dict]:
     cache = {c["path"]: c for c in json.loads(cache_file.read_text())} if cache_file.exists() else {}
     info = []
     for p in files:
-        stamp = _stamp(p)
+        stamp = file_stamp(p)
         known = cache.get(str(p))
         if known and all(known.get(k) == stamp[k] for k in STAMP_KEYS):
             sha = known["sha256"]  # None: an interrupted new job had not finished reading it
@@ -56,7 +57,7 @@ def settle_hashes(info: list[dict], read: dict[str, Optional[str]]) -> bool:
         if entry["sha256"] is not None:
             continue
         path = Path(entry["path"])
-        if any(_stamp(path)[k] != entry[k] for k in STAMP_KEYS):
+        if any(file_stamp(path)[k] != entry[k] for k in STAMP_KEYS):
             raise InputError(f"{path}: input changed while the job read it (its size, times or inode differ from "
                              "when the job started); what was read is not what the job recorded, so it is not "
                              "marked complete: restore the input, or start over with a new --out")

@@ -8,13 +8,14 @@
     OUT/reports/                  <stage>.json (and plots), pipeline.json, summary.json/.html, manifest.json
     OUT/.fmaudit/                 job identity, per-shard statistics, completion markers
 
-A shard's files are written under ``.fmaudit/tmp/`` and renamed into place; its statistics and then
-its completion marker are written last. A shard without a marker is processed again from scratch,
+A shard's files are written under ``.fmaudit/tmp/`` and renamed into place; the sha256 of each (hashed as it
+was written, ``.fmaudit/files/``), its statistics and then its completion marker are written last. A shard without a marker is processed again from scratch,
 so a job killed at any point and started again ends with the same files as an uninterrupted one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -26,6 +27,7 @@ from typing import Iterator
 
 from fmaudit.corpus import sha256_file, write_json_atomic, write_jsonl
 from fmaudit.errors import UsageError
+from fmaudit.pipeline.job_inputs import file_stamp
 
 
 class JobLayout:
@@ -43,6 +45,10 @@ class JobLayout:
 
     def shard_stats(self, index: int) -> Path:
         return self.state / "shards" / f"{self.shard_name(index)}.json"
+
+    def shard_hashes(self, index: int) -> Path:
+        """The shard's output files as committed: ``{relative path: {sha256, bytes, mtime_ns, ctime_ns, inode}}``."""
+        return self.state / "files" / f"{self.shard_name(index)}.json"
 
     @property
     def job_file(self) -> Path:
@@ -106,7 +112,7 @@ class JobLayout:
         return self.marker(index).exists()
 
     def prepare(self) -> None:
-        for sub in ("done", "shards"):
+        for sub in ("done", "shards", "files"):
             (self.state / sub).mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.state / "tmp", ignore_errors=True)  # leftovers of a killed run
 
@@ -118,15 +124,18 @@ class JobLayout:
         name = self.shard_name(index) + suffix
         tmp = self.state / "tmp" / f"{self.shard_name(index)}-{os.getpid()}"
         tmp.mkdir(parents=True, exist_ok=True)
-        staged = []
+        staged = {}
         for folder, rows in sorted(files.items()):
             if rows or folder == "data":
-                write_jsonl(tmp / folder / name, rows)
-                staged.append(folder)
-        for folder in staged:
+                staged[folder] = hashlib.sha256()
+                write_jsonl(tmp / folder / name, rows, digest=staged[folder])
+        hashes = {}
+        for folder, digest in staged.items():
             (self.out / folder).mkdir(parents=True, exist_ok=True)
             os.replace(tmp / folder / name, self.out / folder / name)
+            hashes[f"{folder}/{name}"] = {"sha256": digest.hexdigest(), **file_stamp(self.out / folder / name)}
         shutil.rmtree(tmp, ignore_errors=True)
+        write_json_atomic(self.shard_hashes(index), hashes)
         write_json_atomic(self.shard_stats(index), stats)
         self.marker(index).write_text("")
 
@@ -158,15 +167,25 @@ class RunClock:
                 "runs": len(self.earlier) + 1}
 
 
-def write_manifest(layout: JobLayout) -> dict:
+def write_manifest(layout: JobLayout, n_shards: int = 0) -> dict:
     """``reports/manifest.json``: every output file of the job with its size and sha256, so a trained
-    checkpoint can be traced to the exact data it was trained on."""
+    checkpoint can be traced to the exact data it was trained on. The hashes of the first ``n_shards`` shards'
+    files, taken as they were written, are used where the file's size, times and inode are still those of the
+    commit; any other file is read and hashed."""
+    known: dict[str, dict] = {}
+    for index in range(n_shards):
+        path = layout.shard_hashes(index)
+        if path.exists():
+            known.update(json.loads(path.read_text(encoding="utf-8")))
     files = []
     for folder in sorted(p for p in layout.out.iterdir() if p.is_dir() and p.name not in (".fmaudit", "reports")):
         for f in sorted(folder.rglob("*")):
             if f.is_file():
-                files.append({"path": f.relative_to(layout.out).as_posix(), "bytes": f.stat().st_size,
-                              "sha256": sha256_file(f)})
+                rel, stamp = f.relative_to(layout.out).as_posix(), file_stamp(f)
+                entry = known.get(rel)
+                fresh = entry is not None and all(entry.get(k) == v for k, v in stamp.items())
+                files.append({"path": rel, "bytes": stamp["bytes"],
+                              "sha256": entry["sha256"] if fresh else sha256_file(f)})
     manifest = {"files": files}
     write_json_atomic(layout.reports / "manifest.json", manifest)
     return manifest

@@ -89,6 +89,12 @@ class FilterJob:
         return [{k: i[k] for k in ("path", "sha256", "bytes")} for i in self.input_info]
 
     @property
+    def keeps_documents(self) -> bool:
+        """Whether no stage alters a document (``Stage.keeps_documents``): the reader then encodes each document's
+        output line while it is fresh in memory, and the workers write it back as it is."""
+        return all(get_stage(s.name).keeps_documents for s in self.specs)
+
+    @property
     def global_stages(self) -> list[str]:
         return global_block([s.name for s in self.specs], self.policy.path)[1]
 
@@ -186,7 +192,8 @@ def _run_pass(job: FilterJob, mode: str, is_done: Callable[[int], bool], globals
     read_hashes: dict[str, Optional[str]] = {}
 
     def tasks() -> Iterator[ShardTask]:
-        records_in = read_corpus(job.files, job.policy.pipeline.max_chars, read_hashes, progress.position)
+        records_in = read_corpus(job.files, job.policy.pipeline.max_chars, read_hashes, progress.position,
+                                 lines=mode == "apply" and job.keeps_documents)
         for index, records in _shards(records_in, job.policy.pipeline.shard_size):
             state.shards = index + 1
             progress.cut(index)
@@ -237,7 +244,7 @@ def _finish(job: FilterJob, state: PassState, wall: float) -> FilterResult:
                                      "docs_per_s_this_run": state.processed / wall if wall else None},
                                     layout.reports, job.skipped_inputs)
     write_dataset_card(layout.out, policy)
-    data_manifest = write_manifest(layout)
+    data_manifest = write_manifest(layout, state.shards)
     summary = write_summary(layout.reports, run_id)
     render_html(layout.reports)
     layout.complete_marker.write_text(run_id)
