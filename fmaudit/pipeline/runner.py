@@ -31,6 +31,7 @@ from fmaudit.pipeline.tuning import fewer_collections, keep_freed_memory
 from fmaudit.pipeline.worker import PIPELINE, ProcessorSpec, ShardTask
 from fmaudit.policy import Policy, StageSpec
 from fmaudit.reports.render import render_html
+from fmaudit.reports.environment import prefetch as prefetch_environment
 from fmaudit.reports.envelope import make_report, new_run_id, now_iso, write_json_atomic, write_report, write_summary
 from fmaudit.stages import get_stage
 from fmaudit.reports.content import Check, ReportContext, StageReport
@@ -151,6 +152,7 @@ def run_filter(
             counts = json.loads((layout.reports / "pipeline.json").read_text())["counts"]
             return FilterResult(layout.out, summary, counts, skipped=True)
         layout.prepare()
+        prefetch_environment()  # the reports' facts about this machine, gathered while the job works
         job.clock = RunClock(layout, job.t0)
         write_json_atomic(layout.job_file, job.identity)
         record_inputs(layout.state, job.input_info)

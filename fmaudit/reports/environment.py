@@ -6,6 +6,7 @@ import os
 import platform
 import socket
 import subprocess
+import threading
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 
@@ -77,5 +78,19 @@ def _fmaudit_version() -> str:
     return __version__
 
 
+_prefetch: threading.Thread | None = None
+
+
+def prefetch() -> None:
+    """Start gathering the facts that do not change during a run on a background thread (a filter job calls
+    this at its start): the git commands then run while the job works, and its reports find the facts ready."""
+    global _prefetch
+    if _prefetch is None and _static.cache_info().currsize == 0:
+        _prefetch = threading.Thread(target=_static, name="fmaudit-environment", daemon=True)
+        _prefetch.start()
+
+
 def environment() -> dict:
+    if _prefetch is not None:
+        _prefetch.join()  # never two computations of _static at once
     return {**_static(), "gpus": _gpus()}
