@@ -97,7 +97,7 @@ def main() -> None:
         build_s = time.perf_counter() - t0
         cache = scratch / f"n{size}" / "factors"
         finding = locate(audit_dir, CHECK)
-        queries = [item_query(it, finding.audit) for it in finding.failing[:args.max_items]]  # as trace_check
+        queries = [item_query(it, finding.audit, finding.texts) for it in finding.failing[:args.max_items]]  # as trace_check
 
         def trace():
             return trace_check(audit_dir, CHECK, top_k=args.top, candidates=args.candidates, cache_dir=cache,

@@ -63,6 +63,8 @@ def test_remediate_drop_list_removes_them_and_the_paired_audit_shows_the_fix(tra
     checks = {c["name"]: c for c in report["checks"]}
     assert checks["fixed:bias.pairs:pct_stereotype"]["passed"] and checks["fix_significant"]["passed"]
     assert report["metrics"]["after"] < report["metrics"]["before"] and report["metrics"]["q_value"] < 0.05
+    # documents the retrained model did not read: those the drop list removed (no stage here adds any)
+    assert report["metrics"]["documents_removed"] == record["counts"]["dropped"]["drop_ids:traced"]
     assert {e["role"] for e in report["lineage"]} == {"input_checkpoint", "output"}
 
 

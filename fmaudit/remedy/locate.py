@@ -31,6 +31,7 @@ class Finding:
     train_run: Optional[Path]
     data_dir: Path
     job_dir: Path
+    texts: dict[str, str]  # item id -> its text, for items that keep none themselves (canaries: the record's)
 
 
 def _find_check(audit_dir: Path, name: str) -> tuple[dict, dict]:
@@ -54,14 +55,38 @@ def _find_check(audit_dir: Path, name: str) -> tuple[dict, dict]:
 
 def failing_items(metric: Metric, check: dict, items: list[dict]) -> list[dict]:
     """The items that make the check fail: for a 0/1 outcome, those counted in the wrong direction; for a
-    continuous one, the worst :data:`WORST_SHARE` of them."""
+    continuous one, worst first, those beyond the check's threshold themselves (each canary whose exposure
+    passes the gate), or the worst :data:`WORST_SHARE` of them when none is (a mean over the threshold)."""
     selected = metric.select(items)
     too_high = check["direction"] == "max"
     if metric.binary:
         return [it for it in selected if bool(it.get(metric.item_field)) == too_high]
-    ranked = sorted((it for it in selected if isinstance(it.get(metric.item_field), (int, float))),
-                    key=lambda it: it[metric.item_field], reverse=too_high)
+    field = metric.item_field
+    ranked = sorted((it for it in selected if isinstance(it.get(field), (int, float))), key=lambda it: it[field],
+                    reverse=too_high)
+    threshold = check.get("threshold")
+    per_item = metric.weight_field is None and metric.transform is None  # items on the threshold's scale
+    if per_item and isinstance(threshold, (int, float)) and check["direction"] in ("max", "min"):
+        beyond = [it for it in ranked if (it[field] > threshold if too_high else it[field] < threshold)]
+        if beyond:
+            return beyond
     return ranked[:max(1, int(len(ranked) * WORST_SHARE))]
+
+
+def canary_texts(report: dict, items: list[dict]) -> dict[str, str]:
+    """Item id -> canary text for the items of a ``privacy.canaries`` audit (they keep only the secret's
+    sha256), from the record its protocol names, where the record's secret matches the item's hash; empty for
+    other audits or when the record is not at hand."""
+    import hashlib
+
+    from fmaudit.core.canaries import read_record
+
+    record = (report.get("protocol") or {}).get("data_file")
+    if report.get("stage") != "privacy.canaries" or not record or not Path(record).is_file():
+        return {}
+    known = {c["id"]: c for c in read_record(record)[1]}
+    return {it["id"]: known[it["id"]]["text"] for it in items if it.get("id") in known
+            and hashlib.sha256(known[it["id"]]["secret"].encode("utf-8")).hexdigest() == it.get("secret_sha256")}
 
 
 def locate(audit_dir: str | Path, check: str, *, checkpoint: Optional[str | Path] = None,
@@ -96,14 +121,19 @@ def locate(audit_dir: str | Path, check: str, *, checkpoint: Optional[str | Path
         data_dir = data_dir / "data"
     if not data_dir.is_dir():
         raise InputError(f"{data_dir}: the training data folder does not exist (give it with --data)")
-    return Finding(audit_dir, report["stage"], chk, report, metric, failing, ckpt, train_run, data_dir, data_dir.parent)
+    return Finding(audit_dir, report["stage"], chk, report, metric, failing, ckpt, train_run, data_dir, data_dir.parent,
+                   canary_texts(report, failing))
 
 
-def item_query(item: dict, audit: str):
+def item_query(item: dict, audit: str, texts: Optional[dict[str, str]] = None):
     """What the model produced for an item, as an influence query: ``(prompt, continuation)`` for generations,
-    the sentence the check counts for pair audits, else the item's text."""
+    the sentence the check counts for pair audits, a canary's text (from ``texts``, the record's, when the
+    item's secret hash matched), else the item's text."""
     continuation = next((item[k] for k in ("continuation", "completion", "output", "response") if k in item), None)
-    if "prompt" in item and isinstance(continuation, str):
+    texts = texts or {}
+    if "secret_sha256" in item and item.get("id") in texts:
+        query = texts[item["id"]]
+    elif "prompt" in item and isinstance(continuation, str):
         query = (item["prompt"], continuation)
     elif "sent_more" in item:
         query = item["sent_more"] if item.get("stereotype", True) else item["sent_less"]

@@ -48,7 +48,7 @@ def _job_policy(job: Path) -> dict:
 def _propose(action: str, trace: dict, data: dict, job: Path, min_share: float) -> tuple[dict, dict]:
     """The changed policy data and a description of the change."""
     docs = [d for d in trace["documents"] if d["score"] > 0] or trace["documents"]
-    ids = sorted(d["id"].split("#")[0] for d in docs)
+    ids = sorted({d["id"].split("#")[0] for d in docs})  # a cda twin is dropped with its source document
     why = f"traced behind {trace['audit']}:{trace['check']['name']} (fmaudit trace, top {len(docs)} documents)"
     stages = list(data.get("stages") or [])
     if action == "drop":

@@ -28,6 +28,11 @@ def _summary_row(trace: dict, audit_out: Path) -> tuple[Optional[dict], Optional
     return new, rows.get(f"{trace['audit']}:{name}")
 
 
+def _written(counts: dict) -> int:
+    """Documents a filter run wrote to ``data/`` (kept and added): what a model trained on it reads."""
+    return int(counts["kept"]) + int(counts.get("added", 0))
+
+
 def rerun(remediation_dir: str | Path, *, audit_policy: Optional[str | Path] = None, progress: bool = True,
           device: Optional[str] = None) -> dict:
     """Retrain, re-audit and compare for the remediation in ``remediation_dir``; returns the report."""
@@ -76,9 +81,10 @@ def rerun(remediation_dir: str | Path, *, audit_policy: Optional[str | Path] = N
         Check.evaluate("no_collateral_regression", sum(bool(v.get("regression")) for v in collateral.values()), 0,
                        "max", "warning", "no other gated metric got significantly worse"),
     ]
+    job_counts = read_json(Path(record["original_job"]) / "reports" / "pipeline.json")["counts"]
     metrics = {"before": before["value"], "after": new["value"] if new else None,
                "delta": row["delta"] if row else None, "q_value": row["q_value"] if row else None,
-               "documents_removed": sum(record["counts"]["dropped"].values()),
+               "documents_removed": _written(job_counts) - _written(record["counts"]),
                "final_val_loss_before": train_report["metrics"].get("final_val_loss"),
                "final_val_loss_after": result.final_val_loss}
     from fmaudit.core.checkpoint import checkpoint_sha256

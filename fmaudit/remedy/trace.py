@@ -26,17 +26,18 @@ FORMAT = "fmaudit-trace-1"
 
 def trace_check(audit_dir: str | Path, check: str, *, top_k: int = 10, candidates: int = 100, max_items: int = 16,
                 checkpoint: Optional[str | Path] = None, data: Optional[str | Path] = None,
-                out: Optional[str | Path] = None, cache_dir: Optional[str | Path] = None) -> dict:
+                out: Optional[str | Path] = None, cache_dir: Optional[str | Path] = None, settings=None) -> dict:
     """Trace ``check`` of ``audit_dir``; writes and returns the trace (``out/trace.json``, default
-    ``AUDIT_DIR/trace/``)."""
+    ``AUDIT_DIR/trace/``). ``settings``: the :class:`~fmaudit.explain.influence.InfluenceSettings` (default
+    ones when None)."""
     from fmaudit.explain.ranking import rank_training_documents
 
     t0 = time.perf_counter()
     finding = locate(audit_dir, check, checkpoint=checkpoint, data=data)
     explained = finding.failing[:max_items]
-    queries = [item_query(it, finding.audit) for it in explained]
+    queries = [item_query(it, finding.audit, finding.texts) for it in explained]
     result = rank_training_documents(finding.checkpoint, finding.data_dir, queries, top_k=top_k,
-                                     candidates=candidates, cache_dir=cache_dir)
+                                     candidates=candidates, cache_dir=cache_dir, settings=settings)
     total: dict[str, float] = defaultdict(float)
     hits: Counter = Counter()
     best: dict[str, int] = {}
