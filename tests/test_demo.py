@@ -17,7 +17,7 @@ def test_demo_corpus_is_seeded_and_has_every_kind(tmp_path):
     assert files(tmp_path / "a") != files(tmp_path / "c")
     truth = [json.loads(l) for l in a["truth"].read_text().splitlines()]
     kinds = Counter(r["kind"] for r in truth)
-    assert {"pii", "toxic", "identity", "gendered", "malformed", "duplicate"} <= set(kinds)
+    assert {"pii", "toxic", "identity", "gendered", "malformed", "duplicate", "canary", "secret"} <= set(kinds)
     assert {r["entity_type"] for r in truth if r["kind"] == "pii"} == {
         "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "ADDRESS", "CREDIT_CARD", "US_SSN", "IP_ADDRESS", "IBAN_CODE"}
     docs = {json.loads(l)["id"]: json.loads(l)["text"]
@@ -25,6 +25,11 @@ def test_demo_corpus_is_seeded_and_has_every_kind(tmp_path):
             if l.startswith('{"id": "demo')}
     spans = [r for r in truth if r["kind"] == "pii" and r["id"] in docs]
     assert spans and all(docs[r["id"]][r["start"]:r["end"]] == r["value"] for r in spans)
+    # the spread secret: each one pasted into several different pages, listed in its canary record
+    secrets = {c["id"]: c for c in json.loads((tmp_path / "a" / "secrets.json").read_text())["canaries"]}
+    hosts = [r for r in truth if r["kind"] == "secret"]
+    assert len({r["id"] for r in hosts}) == len(hosts) == sum(c["repetitions"] for c in secrets.values())
+    assert all(docs[r["id"]].startswith(secrets[r["canary"]]["text"]) for r in hosts if r["id"] in docs)
     # varied text: no sentence makes up more than a few percent of all sentences
     sentences = Counter(s for t in docs.values() for s in t.split(". "))
     assert sentences.most_common(1)[0][1] < 0.05 * sum(sentences.values())
@@ -60,7 +65,7 @@ def test_quick_demo(quick_demo):
         assert f"{row['before']:.4g}" in line and f"{row['after']:.4g}" in line and f"{row['q_value']:.3g}" in line
         assert ("*" in line) == row["significant"]
     # the raw model read the canary's 10 copies, the demo model the one that exact dedup kept
-    canary_truth = [json.loads(l) for l in (out / "truth.jsonl").read_text().splitlines() if '"canary"' in l]
+    canary_truth = [r for r in map(json.loads, (out / "truth.jsonl").read_text().splitlines()) if r["kind"] == "canary"]
     kept = {d.id for d in read_documents([out / "filtered" / "data"])}
     assert len(canary_truth) == 50 and sum(r["id"] in kept for r in canary_truth) <= 5
 

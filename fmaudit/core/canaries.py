@@ -133,9 +133,10 @@ def _copy_document(canary: dict, copy: int, held_out: Callable[[str], bool]) -> 
         salt += 1
 
 
-def write_record(out_dir: str | os.PathLike, settings: CanarySettings) -> Path:
-    """Write ``out_dir/canaries.json``: the settings, the candidate space and every planted canary."""
-    path = Path(out_dir) / RECORD
+def write_record(out_dir: str | os.PathLike, settings: CanarySettings, name: str = RECORD) -> Path:
+    """Write ``out_dir/canaries.json`` (or ``out_dir/NAME``): the settings, the candidate space and every
+    planted canary."""
+    path = Path(out_dir) / name
     record = {"settings": settings.model_dump(mode="json"), "space_size": settings.space_size,
               "canaries": choose_canaries(settings)}
     tmp = path.with_suffix(".json.tmp")

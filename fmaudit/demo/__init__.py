@@ -15,13 +15,16 @@ from fmaudit.registry import Registry
 STEPS: Registry[Callable] = Registry("demo step", group="fmaudit.demo_steps", builtins={
     "corpus": "fmaudit.demo.run:corpus_step",
     "filter": "fmaudit.demo.run:filter_step",
+    "tokenizer": "fmaudit.demo.train_step:tokenizer_step",
+    "raw-model": "fmaudit.demo.compare_step:raw_model_step",
     "train": "fmaudit.demo.train_step:train_step",
     "audit": "fmaudit.demo.audit_step:audit_step",
     "adapt": "fmaudit.demo.adapt_step:adapt_step",
     "explain": "fmaudit.demo.explain_step:explain_step",
     "refusal": "fmaudit.demo.refusal_step:refusal_step",
     "compare": "fmaudit.demo.compare_step:compare_step",
-    "trace": "fmaudit.demo.loop_step:loop_step",
+    "trace": "fmaudit.demo.loop_step:trace_step",
+    "fix": "fmaudit.demo.loop_step:fix_step",
 })
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fmaudit.demo import demo_step
 
 
-@demo_step(order=50)
+@demo_step(order=35)
 def audit_step(ctx) -> None:
     """Run ``fmaudit audit`` on ``ctx.out/train/model`` into ``ctx.out/audit``; note each metric with its interval."""
     from fmaudit.audits.runner import run_audit

@@ -15,7 +15,8 @@ paired bootstrap for means, on the same items; Benjamini-Hochberg across every m
 
 Writes ``compare/raw/train`` (the raw model), ``compare/raw/audit``, ``compare/filtered`` (audits of the demo
 model whose settings differ from the audit step's: the corpus canary), ``compare/reports/compare.json``, and
-prints the before/after table with its significance marks.
+prints the before/after table with its significance marks. The raw model trains in a worker process
+(:meth:`~fmaudit.demo.run.DemoContext.start`, step ``raw-model``) beside the demo model's own training.
 """
 
 from __future__ import annotations
@@ -57,13 +58,31 @@ def _audits(ctx, names: list[str]):
     return planned
 
 
+def train_raw(policy_path: str, quick: bool, corpus: str, tokenizer: str, out: str) -> tuple[str, dict]:
+    """Train the raw-corpus model (the demo model's settings, seed and budget); ``(model folder, train report)``."""
+    from fmaudit.core.train import train
+    from fmaudit.demo.train_step import QUICK
+    from fmaudit.policy import load_policy
+
+    policy = load_policy(policy_path)
+    settings = policy.model.train.model_copy(update=QUICK) if quick else policy.model.train
+    result = train(settings, Path(corpus), Path(tokenizer), Path(out), policy=policy, progress=False)
+    return str(result.model_dir), result.report
+
+
+@demo_step(order=27)
+def raw_model_step(ctx) -> None:
+    """Start training the raw-corpus model in a worker process (it is compared in the compare step)."""
+    if ctx.policy.model.train is not None and (ctx.out / "tokenizer").is_dir():
+        ctx.start("raw_model", train_raw, str(ctx.policy_path), ctx.quick, str(ctx.corpus_dir),
+                  str(ctx.out / "tokenizer"), str(ctx.out / "compare" / "raw" / "train"))
+
+
 @demo_step(order=55)
 def compare_step(ctx) -> None:
     """Train on the raw corpus, audit both models the same way, compare; note the before/after table."""
     from fmaudit.audits.compare import compare_runs
     from fmaudit.audits.runner import AuditOptions, audit_checkpoint, load_model
-    from fmaudit.core.train import train
-    from fmaudit.demo.train_step import QUICK
     from fmaudit.reports import make_report, new_run_id, now_iso, write_report
 
     policy, model_dir = ctx.policy, ctx.out / "train" / "model"
@@ -72,10 +91,10 @@ def compare_step(ctx) -> None:
         ctx.notes.append("before/after: skipped (no trained and audited demo model, or no audits to compare)")
         return
     started, run_id, out = now_iso(), new_run_id(), ctx.out / "compare"
-    settings = policy.model.train.model_copy(update=QUICK) if ctx.quick else policy.model.train
-    raw = train(settings, ctx.corpus_dir, ctx.out / "tokenizer", out / "raw" / "train", policy=policy, progress=False)
+    raw_dir, raw_report = ctx.result("raw_model") or train_raw(str(ctx.policy_path), ctx.quick, str(ctx.corpus_dir),
+                                                               str(ctx.out / "tokenizer"), str(out / "raw" / "train"))
     planned = _audits(ctx, names)
-    audit_checkpoint(load_model(raw.model_dir, AuditOptions()), [r for _, r, _ in planned], out / "raw" / "audit",
+    audit_checkpoint(load_model(Path(raw_dir), AuditOptions()), [r for _, r, _ in planned], out / "raw" / "audit",
                      policy, run_id)
     again = [a for a, _, changed in planned if changed]
     if again:
@@ -93,11 +112,11 @@ def compare_step(ctx) -> None:
                          metrics={f"{k}.delta": r["delta"] for k, r in rows.items()}, checks=checks,
                          details={"baseline": str(out / "raw" / "audit"), "alpha": ALPHA,
                                   "correction": "benjamini-hochberg", "comparisons": rows,
-                                  "before": {"model": str(raw.model_dir), "data": str(ctx.corpus_dir)},
+                                  "before": {"model": raw_dir, "data": str(ctx.corpus_dir)},
                                   "after": {"model": str(model_dir), "data": str(ctx.filter_dir / "data")}})
     write_report(out / "reports", report)
     ctx.reports_dirs.append(out / "reports")
-    m = raw.report["metrics"]
+    m = raw_report["metrics"]
     ctx.notes.append(f"before/after: a model trained on the RAW corpus ({m['steps']} steps, {m['tokens_seen']:,} "
                      f"tokens, same tokenizer, settings and seed; held-out loss {m['final_val_loss']:.2f}) against "
                      f"the demo model (filtered + augmented corpus), same audits, paired items "
@@ -105,11 +124,12 @@ def compare_step(ctx) -> None:
     ctx.notes.extend("  " + line for line in format_comparison(rows, gates, ALPHA).splitlines())
 
 
-def format_comparison(rows: dict[str, dict], gates: dict[str, dict], alpha: float) -> str:
+def format_comparison(rows: dict[str, dict], gates: dict[str, dict], alpha: float,
+                      labels: tuple[str, str] = ("raw", "filtered")) -> str:
     """The before/after table: headline and gated metrics, with a mark for the significant changes."""
     from fmaudit.reports.table import format_table
 
-    table = [("metric", "raw", "filtered", "delta", "95% CI", "test", "q", "")]
+    table = [("metric", *labels, "delta", "95% CI", "test", "q", "")]
     for key, row in rows.items():
         audit, name = key.split(":", 1)
         spec = gates.get(audit, {}).get(name)

@@ -12,7 +12,9 @@
 - ``{"kind": "malformed", "source", "line", "error_kind"}``: a record that must be quarantined;
 - ``{"kind": "duplicate", "id", "of", "how"}``: repeated text (:mod:`fmaudit.demo.repeats`);
 - ``{"kind": "canary", "id", "canary", "repetitions"}``: a copy of a corpus canary, a note holding a random
-  secret repeated verbatim; ``out/canaries.json`` is its record for the ``privacy.canaries`` audit.
+  secret repeated verbatim; ``out/canaries.json`` is its record for the ``privacy.canaries`` audit;
+- ``{"kind": "secret", "id", "canary", "repetitions"}``: a page holding a spread secret (a wifi password
+  pasted into several different pages), which no data stage removes; ``out/secrets.json`` is its record.
 
 It also writes ``out/task/bios.csv``, the downstream task of the adapt step (:mod:`fmaudit.demo.bios`:
 occupation from short biographies, with a planted gender disparity).
@@ -31,8 +33,10 @@ from faker import Faker
 
 from fmaudit.core.canaries import write_record
 from fmaudit.demo import text as T
-from fmaudit.demo.repeats import plant_canaries, plant_repeats
+from fmaudit.demo.repeats import SECRET_SHARE, plant_canaries, plant_repeats, plant_secrets
 from fmaudit.demo.bios import write_bios_task
+
+SECRETS_RECORD = "secrets.json"  # the spread secret's canary record (:func:`fmaudit.demo.repeats.plant_secrets`)
 
 PII_TEMPLATES = {
     "PERSON": ["Our thanks go to {v} for the photographs.", "The interview was conducted by {v} last spring.",
@@ -176,6 +180,7 @@ def generate_corpus(out: str | Path, docs: int = 2000, seed: int = 0, task_rows:
     for doc in repeats:  # at random places in the second half
         made.insert(rng.randint(len(made) // 2, len(made)), doc)
     canaries = plant_canaries(made, truth, random.Random(seed + 1)) if made else None  # own stream: rest unchanged
+    secrets = plant_secrets(made, truth, random.Random(seed + 2), max(2, docs // SECRET_SHARE)) if made else None
     for doc in made:
         lines.append(json.dumps(doc, ensure_ascii=False).encode("utf-8"))
         ids.append(doc["id"])
@@ -202,8 +207,11 @@ def generate_corpus(out: str | Path, docs: int = 2000, seed: int = 0, task_rows:
     truth_path = out / "truth.jsonl"
     if canaries is not None:
         write_record(out, canaries)
+    if secrets is not None:
+        write_record(out, secrets, name=SECRETS_RECORD)
     truth_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in truth), encoding="utf-8")
     planted = sum(1 for r in truth if r["kind"] == "canary")
     return {"corpus": out / "corpus", "truth": truth_path, "documents": docs + len(repeats) + planted,
             "repeats": len(repeats), "canary_copies": planted, "malformed": len(bad), "task": task,
-            "canaries": out / "canaries.json" if canaries is not None else None}
+            "canaries": out / "canaries.json" if canaries is not None else None,
+            "secrets": out / SECRETS_RECORD if secrets is not None else None}

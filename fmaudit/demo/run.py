@@ -11,7 +11,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 from fmaudit.demo import demo_step, ordered_steps
 from fmaudit.errors import UsageError
@@ -31,11 +31,42 @@ class DemoContext:
     filter_dir: Path = field(init=False)
     reports_dirs: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # lines printed before the checks table
+    _pool: Any = field(default=None, init=False, repr=False)
+    _jobs: dict = field(default_factory=dict, init=False, repr=False)
+    _threads: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.corpus_dir = self.out / "corpus"
         self.truth = self.out / "truth.jsonl"
         self.filter_dir = self.out / "filtered"
+
+    def start(self, name: str, func: Callable, *args) -> None:
+        """Run ``func(*args)`` (a module-level function of picklable arguments) in a worker process while the
+        next steps run: a training on one torch thread leaves the machine's other core to them. The result
+        waits in :meth:`result`; the outputs are the same as when run in line (seeded, one thread)."""
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            import torch
+
+            self._pool = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"))
+            self._threads = torch.get_num_threads()
+            torch.set_num_threads(1)  # the steps running beside a job take one thread: two spin on two busy cores
+        self._jobs[name] = self._pool.submit(func, *args)
+
+    def result(self, name: str):
+        """What the job ``name`` returned (waiting for it; its exception is raised here); None if none ran."""
+        job = self._jobs.pop(name, None)
+        return None if job is None else job.result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            import torch
+
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+            torch.set_num_threads(self._threads)
 
     @property
     def policy(self):
@@ -85,10 +116,13 @@ def run_demo(out: str | Path = "reports/demo", quick: bool = False, policy: Opti
 
     ctx = DemoContext(out, quick, Path(policy) if policy else shipped_policy("demo"), workers)
     t0 = time.perf_counter()
-    for name, step in ordered_steps():
-        step_t0 = time.perf_counter()
-        step(ctx)
-        print(f"[{time.perf_counter() - step_t0:6.1f}s] {name}", flush=True)
+    try:
+        for name, step in ordered_steps():
+            step_t0 = time.perf_counter()
+            step(ctx)
+            print(f"[{time.perf_counter() - step_t0:6.1f}s] {name}", flush=True)
+    finally:
+        ctx.close()
     summary = write_summary(out, new_run_id(), sources=ctx.reports_dirs)
     page = render_html(out, sources=ctx.reports_dirs)
     documents = render_documents([out], out)

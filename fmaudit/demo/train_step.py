@@ -1,5 +1,5 @@
-"""The model-building step of ``fmaudit demo``: tokenizer and model trained on the filtered demo corpus,
-then a few continuations generated from the start of held-out documents."""
+"""The model-building steps of ``fmaudit demo``: the tokenizer, then the model trained on the filtered demo
+corpus, then a few continuations generated from the start of held-out documents."""
 
 from __future__ import annotations
 
@@ -12,12 +12,20 @@ PROMPTS = 3
 PROMPT_WORDS = 6
 
 
+@demo_step(order=25)
+def tokenizer_step(ctx) -> None:
+    """Train the demo's BPE tokenizer on ``ctx.filter_dir/data`` into ``ctx.out/tokenizer``."""
+    from fmaudit.core.tokenizer import train_tokenizer
+
+    if ctx.policy.model.train is not None:
+        train_tokenizer(ctx.filter_dir / "data", VOCAB_SIZE, ctx.out / "tokenizer")
+
+
 @demo_step(order=30)
 def train_step(ctx) -> None:
     """Train the policy's ``train:`` model on ``ctx.filter_dir/data`` (``--quick``: 80 small steps)."""
     from fmaudit.core.checkpoint import load_checkpoint
     from fmaudit.core.generate import generate
-    from fmaudit.core.tokenizer import train_tokenizer
     from fmaudit.core.train import train
     from fmaudit.corpus import read_documents
     from fmaudit.text.scrub import scrub
@@ -31,7 +39,6 @@ def train_step(ctx) -> None:
         settings = settings.model_copy(update=QUICK)
     data = ctx.filter_dir / "data"
     tokenizer_dir = ctx.out / "tokenizer"
-    train_tokenizer(data, VOCAB_SIZE, tokenizer_dir)
     result = train(settings, data, tokenizer_dir, ctx.out / "train", policy=policy)
     m = result.report["metrics"]
     ctx.notes.append(f"train: {m['parameters']:,}-parameter {settings.model.preset}, {m['steps']} steps, "
