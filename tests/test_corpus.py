@@ -125,20 +125,3 @@ def test_json_rows_of_fmaudit_files_name_file_and_line(tmp_path):
         list(iter_json_rows(cut))
     with pytest.raises(InputError, match=r"missing\.jsonl: cannot read"):
         list(iter_json_rows(tmp_path / "missing.jsonl"))
-
-
-def test_background_sha256_is_the_sha256_of_the_blocks_in_order():
-    """Input and output files are hashed on a background thread: the digest is that of every block handed over,
-    in order, even a block from a buffer its owner refills at once."""
-    import hashlib
-
-    from fmaudit.corpus.digests import Sha256
-
-    blocks = [bytes([i]) * (1000 + 997 * i) for i in range(40)]
-    digest, buffer = Sha256(), bytearray(5000)
-    for block in blocks:
-        buffer[:len(block)] = block[:5000]
-        digest.update(memoryview(buffer)[:min(len(block), 5000)])
-        buffer[:] = b"\0" * 5000  # refilled before the thread may have hashed it
-    expected = hashlib.sha256(b"".join(b[:5000] for b in blocks)).hexdigest()
-    assert digest.hexdigest() == expected

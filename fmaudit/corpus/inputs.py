@@ -4,13 +4,13 @@ hashing what is read as it is read."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import logging
 import os
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
 
-from fmaudit.corpus.digests import Sha256
 from fmaudit.corpus.records import JSONL_SUFFIXES, PARQUET_SUFFIXES, TEXT_SUFFIXES
 from fmaudit.errors import InputError
 
@@ -108,7 +108,7 @@ class ReadDigest:
     ``position``: an object whose ``bytes`` counts what is consumed (a progress bar's), or None."""
 
     def __init__(self, position=None) -> None:
-        self._h = Sha256()  # hashed on a background thread while the reader parses
+        self._h = hashlib.sha256()
         self.whole = True
         self.position = position
 

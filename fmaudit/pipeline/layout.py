@@ -15,6 +15,7 @@ so a job killed at any point and started again ends with the same files as an un
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -25,7 +26,6 @@ from pathlib import Path
 from typing import Iterator
 
 from fmaudit.corpus import sha256_file, write_json_atomic, write_jsonl
-from fmaudit.corpus.digests import Sha256
 from fmaudit.errors import UsageError
 from fmaudit.pipeline.job_inputs import file_stamp
 
@@ -127,7 +127,7 @@ class JobLayout:
         staged = {}
         for folder, rows in sorted(files.items()):
             if rows or folder == "data":
-                staged[folder] = Sha256()  # hashed on a background thread while the file is written
+                staged[folder] = hashlib.sha256()
                 write_jsonl(tmp / folder / name, rows, digest=staged[folder])
         hashes = {}
         for folder, digest in staged.items():
