@@ -15,6 +15,8 @@ def register(sub) -> None:
     p.add_argument("--candidates", type=positive_int, default=100,
                    help="TF-IDF candidates scored per failing item (default 100)")
     p.add_argument("--max-items", type=positive_int, default=16, help="failing items explained at most (default 16)")
+    p.add_argument("--fit-documents", type=positive_int,
+                   help="fit the EK-FAC factors on the first N training documents (default: all of them)")
     p.add_argument("--checkpoint", help="the audited checkpoint, when the audit report's path is not at hand")
     p.add_argument("--data", help="its training data folder, when the checkpoint is not an fmaudit training run's")
     p.add_argument("--out", help="where trace.json goes (default AUDIT_DIR/trace)")
@@ -38,8 +40,12 @@ def register(sub) -> None:
 def cmd_trace(args) -> int:
     from fmaudit.remedy.trace import TRACE_FILE, format_trace, trace_check
 
+    from fmaudit.explain.influence import InfluenceSettings
+
+    settings = InfluenceSettings(fit_max_documents=args.fit_documents)
     trace = trace_check(args.audit_dir, args.check, top_k=args.top, candidates=args.candidates,
-                        max_items=args.max_items, checkpoint=args.checkpoint, data=args.data, out=args.out)
+                        max_items=args.max_items, checkpoint=args.checkpoint, data=args.data, out=args.out,
+                        settings=settings)
     print(format_trace(trace))
     print(f"trace: {(args.out or f'{args.audit_dir}/trace')}/{TRACE_FILE}")
     return 0

@@ -28,7 +28,7 @@ from fmaudit.errors import InputError
 TOP = 60             # documents a trace lists, all of them dropped (the demo planted 48 pages)
 CANDIDATES = 80      # TF-IDF candidates scored per failing item
 FIT_DOCUMENTS = 200  # documents the EK-FAC factors are fitted on
-SECRET_CANDIDATES = 10_000  # every candidate code of the secret's 10^4 scored: exact ranks
+SECRET_CANDIDATES = 10_000  # of the 10^6 secrets: a first-ranked one has exposure >= 11.3 bits (9.0 with 2,000)
 COLLATERAL = ("perplexity", "bias.counterfactual")  # audited before and after beside the secret
 
 
@@ -160,4 +160,10 @@ def fix_step(ctx) -> None:
                      f"q={m['q_value']:.3g}) -> {fix / 'reports' / 'remediation.json'}:")
     table = format_comparison(compared["comparisons"], gates, compared.get("alpha", 0.05), labels=("before", "after"))
     ctx.notes.extend("  " + line for line in table.splitlines())
+    moved = sorted(k for k, row in report["details"]["collateral"].items() if row.get("regression"))
+    if moved:  # the paired tests resample the items, not the training run
+        ctx.notes.append(f"  collateral: {', '.join(moved)} got significantly worse. The paired test resamples the "
+                         f"audit items, not the training run: retraining on {m['documents_removed']} fewer documents "
+                         f"moved it this far, so a change of this size between two runs says little about the data "
+                         f"by itself")
     ctx.reports_dirs.append(fix / "reports")
