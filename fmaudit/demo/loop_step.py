@@ -53,12 +53,13 @@ def _audit_policy(ctx, path: Path) -> Path:
 
 
 def _trace_first_failure(audit_dir: Path, summary: dict, untraceable: list[str]):
-    """The trace of the first failed check (errors first, then warnings) that has texts to trace; the others
-    tried go to ``untraceable``."""
+    """The trace of the first failed check that has texts to trace (the secret's exposure first, then errors
+    before warnings); the others tried go to ``untraceable``."""
     from fmaudit.explain.influence import InfluenceSettings
     from fmaudit.remedy.trace import trace_check
 
-    failed = sorted((c for c in summary["checks"] if not c["passed"]), key=lambda c: c["severity"] != "error")
+    failed = sorted((c for c in summary["checks"] if not c["passed"]),
+                    key=lambda c: (c["report"] != "privacy.canaries", c["severity"] != "error"))
     for check in failed:
         name = f"{check['report']}:{check['name']}"
         try:
@@ -115,8 +116,9 @@ def _note_trace(ctx, trace: dict) -> None:
     rows = trace["documents"]
     listed = {r["id"].split("#")[0] for r in rows}
     c = trace["check"]
+    what = " on the spread secret" if trace["audit"] == "privacy.canaries" else ""
     ctx.notes.append(f"finding to fix: {trace['audit']}:{c['name']} = {c['value']:.4g} ({c['direction']} "
-                     f"{c['threshold']}, {c['severity']}) on the spread secret; traced ({trace['failing_items']} "
+                     f"{c['threshold']}, {c['severity']}){what}; traced ({trace['failing_items']} "
                      f"failing items, {trace['influence']['candidates_scored']} of "
                      f"{trace['influence']['corpus_size']} training documents scored, {trace['seconds']:.0f} s) "
                      f"-> {Path(trace['audit_dir']) / 'trace' / 'trace.json'}:")
