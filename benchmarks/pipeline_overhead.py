@@ -16,28 +16,27 @@ second figure shows what shipping shards between processes costs. Also prints th
 corpus and for one four times larger (flat memory).
 
 Where the runner's time goes (CPU seconds, 100k documents of 1.2 KB, one worker, fmaudit's bytecode compiled;
-2026-12-01 on a 2-core machine shared at load 2 to 3, medians of five runs, each figure +-20% from run to run;
-the orjson loop takes 0.73 to 1.0 there): start-up 0.28 (imports and the argument parser: pydantic and the policy
-models, yaml, the stages' registry); the pass 1.8, of which parsing, validating, the duplicate-id index and
-encoding each kept document's line right after parsing it about 1.1 (per document: orjson.loads 1.8 us, the
-Document and its checks 1.1 us, the id index 0.4 us, the line 0.8 us), holding each shard of 5000 documents until
-its commit 0.2, the sha256 of every input byte as read 0.085, and the commits 0.3 (joining and writing the
-lines, and the sha256 of every output byte as written, 0.085); the reports 0.14 (importing the schema validator
-0.05, summary.html 0.04; the environment facts, git and package versions, are gathered on a thread from the
-job's start). Hashing on a background thread was tried and dropped: with no idle core (the usual case here) it
-cost 0.25 s CPU more than hashing in line.
+2026-12-01 on a 2-core machine shared at load 1 to 3, medians of four or five runs, each figure +-20% from run to
+run; the orjson loop takes 0.7 to 1.0 there): start-up 0.28 (imports and the argument parser: pydantic and the
+policy models, yaml, the stages' registry), the pass 1.3 to 1.8, the reports 0.1 to 0.15 (importing the schema
+validator 0.05, summary.html 0.04). In the pass, per document (in process, best of seven): orjson.loads 1.8 us,
+the Document and its checks 1.1 us, the duplicate-id index 0.4 us (a set of 64-bit digests too big for the
+cache), encoding at the commit 0.8 us; the sha256 of every input byte as read and of every output byte as
+written, 0.085 s each (1.4 GB/s); holding each shard of 5000 documents until its atomic commit about 0.2 s in
+all. Under valgrind the fixed part (a one-document job) is 1.36 G instructions and each document about 41k
+(loads 13k, dumps 5k); the plain loop takes about 30k a document.
 
-Before (same day, same machine): ratio 0.35, ratio_cpu about 0.35. The commit encoded 5000 documents long after they
-were read, out of cache (commits 0.37 s, now 0.15 s less their hashing); the manifest read every output file back
-to hash it (0.1 s, now reused from the commit, checked against each file's size, times and inode); the reader
-cut 1 MiB blocks (orjson.loads of every line 0.33 s, 0.21 s in 64 KiB blocks); a checkout run with
-PYTHONDONTWRITEBYTECODE compiled some sixty of its modules at every start (0.1 s; an installed package has them
-compiled, and so does this benchmark now); the entry points were scanned twice.
-
-Measured at the defaults, 2026-12-01 after these changes: ratio 0.36 to 0.57 and ratio_cpu 0.33 to 0.42 as the
-load went from 3.3 to 1.5 (the other core was training a model); the ratio swings with the load more than with
-any change here. Old and new code timed in the same interleaved rounds (6, load 3, bytecode compiled for both):
-2.60 s CPU before, 2.30 s after, against 0.99 s for the orjson loop.
+Changed on 2026-12-01: the manifest takes each output file's sha256 from the commit that wrote it (checked
+against the file's size, times and inode) instead of reading the outputs back (0.1 s at the reports, now 0.003;
+the hashing itself moved into the commits); the reader cuts 64 KiB blocks instead of 1 MiB (orjson.loads of
+every line 0.33 s, now 0.21 s, in isolation); one scan of the entry points instead of two; git and package
+versions gathered on a thread from the job's start; and this benchmark compiles fmaudit's bytecode first, as an
+installed package has it (a checkout run with PYTHONDONTWRITEBYTECODE, as here, compiled some sixty modules at
+every start, 0.1 s). Tried and dropped, slower on this loaded machine: hashing on a background thread (0.25 s
+more CPU with no idle core), and encoding each kept document's line right after parsing it to write it back
+unchanged (a shard then holds its bytes twice; 0.1 to 0.3 s more). Old and new code in the same interleaved
+rounds differ by less than the spread between runs (+-0.2 s of 2.3 s CPU): most of the move from the 0.35
+reported before is the compiled bytecode.
 
 What stands between this and 0.8: at 0.8 the runner may spend 0.2 s beyond the loop's work, less than its
 start-up alone. Parsing and encoding are the loop's own work; the two sha256 passes are the manifest's promise;

@@ -156,9 +156,8 @@ def test_stage_that_loses_a_document_from_its_input_list_stops_the_job(tmp_path,
 
 
 def test_a_stage_that_rewrites_in_place_is_written_as_rewritten(tmp_path, mixed_corpus):
-    """Kept documents are written back with the line the reader encoded only when every stage declares that it
-    keeps documents as they are; a stage that rewrites a document in place (and does not declare so) is seen in
-    data/, beside one that keeps them."""
+    """data/ holds each kept document as the stages left it, also when a stage rewrote it in place (nothing
+    encoded before the stages ran may be written instead)."""
     from fmaudit.stages import register
     from fmaudit.stages.base import Stage, StageResult
 

@@ -18,15 +18,14 @@ from fmaudit.errors import InputError
 
 
 def read_corpus(paths: Iterable[str | os.PathLike], max_chars: int | None = None,
-                hashes: dict[str, str | None] | None = None, position=None, lines: bool = False) -> Iterator[Record]:
+                hashes: dict[str, str | None] | None = None, position=None) -> Iterator[Record]:
     """Stream documents and quarantined records from files and folders, in a deterministic order.
 
     Duplicate ids across all inputs are quarantined (the first occurrence is kept), and so are documents
     longer than ``max_chars`` characters (``too_long``). Given ``hashes``, the sha256 of the bytes each file's
     reader consumed is stored there under the file's path once the file is read (None if the file could not
     be read to its end), so a caller can tell whether what was read is what it recorded. ``position.bytes``
-    (with ``hashes``) counts the bytes consumed so far, for a progress bar. ``lines``: give each document its
-    encoded JSONL line (``Document.line``), made while the record is fresh in memory.
+    (with ``hashes``) counts the bytes consumed so far, for a progress bar.
     """
     seen = IdIndex()
     first_time = seen.add
@@ -41,8 +40,6 @@ def read_corpus(paths: Iterable[str | os.PathLike], max_chars: int | None = None
                 elif not first_time(rec.id):
                     rec = Quarantined(str(path), line, "duplicate_id", f"duplicate id {rec.id!r}",
                                       dumps(rec.to_json()))
-                elif lines:
-                    rec.line = rec.encode()
             yield rec
         if hashes is not None:
             hashes[str(path)] = digest.hexdigest() if digest.whole else None

@@ -9,7 +9,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import Union
 
 import orjson
 
@@ -42,16 +42,9 @@ class Document:
     id: str
     text: str
     meta: dict = field(default_factory=dict)
-    # The document's JSONL line (:func:`encode`), made by the reader while the record is fresh in memory, for a
-    # runner whose stages all keep documents as they are (``Stage.keeps_documents``) to write back as is.
-    line: Optional[bytes] = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict:
         return {"id": self.id, "text": self.text, "meta": self.meta}
-
-    def encode(self) -> bytes:
-        """The document's JSONL line (newline included): what ``data/`` holds for it."""
-        return orjson.dumps({"id": self.id, "text": self.text, "meta": self.meta}, option=orjson.OPT_APPEND_NEWLINE)
 
 
 @dataclass(slots=True)

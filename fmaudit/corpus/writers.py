@@ -23,10 +23,9 @@ def write_json_atomic(path: str | os.PathLike, obj) -> None:
     os.replace(tmp, path)
 
 
-def write_jsonl(path: str | os.PathLike, rows: Iterable[dict | bytes], digest=None) -> int:
+def write_jsonl(path: str | os.PathLike, rows: Iterable[dict], digest=None) -> int:
     """Write rows as JSONL (gzip when the name ends in .gz, reproducibly: no timestamp); returns the count.
-    A row given as bytes is a line already encoded (:meth:`Document.encode`), written as it is. ``digest`` (a
-    hashlib object) takes every byte written to the file, so its hash needs no second read."""
+    ``digest`` (a hashlib object) takes every byte written to the file, so its hash needs no second read."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
@@ -34,8 +33,7 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict | bytes], digest=No
     with open(path, "wb") as raw:
         sink = raw if digest is None else _HashingWriter(raw, digest)
         f = gzip.GzipFile(filename="", mode="wb", fileobj=sink, mtime=0) if path.name.endswith(".gz") else sink
-        while chunk := [row if type(row) is bytes else dumps(row, option=newline)
-                        for row in islice(rows, 1024)]:  # one write per 1024 rows
+        while chunk := [dumps(row, option=newline) for row in islice(rows, 1024)]:  # one write per 1024 rows
             f.write(b"".join(chunk))
             n += len(chunk)
         if f is not sink:

@@ -90,12 +90,6 @@ class FilterJob:
         return [{k: i[k] for k in ("path", "sha256", "bytes")} for i in self.input_info]
 
     @property
-    def keeps_documents(self) -> bool:
-        """Whether no stage alters a document (``Stage.keeps_documents``): the reader then encodes each document's
-        output line while it is fresh in memory, and the workers write it back as it is."""
-        return all(get_stage(s.name).keeps_documents for s in self.specs)
-
-    @property
     def global_stages(self) -> list[str]:
         return global_block([s.name for s in self.specs], self.policy.path)[1]
 
@@ -194,8 +188,7 @@ def _run_pass(job: FilterJob, mode: str, is_done: Callable[[int], bool], globals
     read_hashes: dict[str, Optional[str]] = {}
 
     def tasks() -> Iterator[ShardTask]:
-        records_in = read_corpus(job.files, job.policy.pipeline.max_chars, read_hashes, progress.position,
-                                 lines=mode == "apply" and job.keeps_documents)
+        records_in = read_corpus(job.files, job.policy.pipeline.max_chars, read_hashes, progress.position)
         for index, records in _shards(records_in, job.policy.pipeline.shard_size):
             state.shards = index + 1
             progress.cut(index)

@@ -113,8 +113,6 @@ class ShardProcessor:
             self.stages.append(cls(cls.Settings.model_validate(settings)))
         for stage in self.stages:
             stage.setup()
-        # stages that never alter a document: kept ones are written with the line the reader encoded
-        self.reuse_lines = all(stage.keeps_documents for stage in self.stages)
 
     def process(self, task: ShardTask) -> ShardResult:
         if self.spec.mode == "sign":
@@ -128,9 +126,8 @@ class ShardProcessor:
             if isinstance(stage, GlobalStage):
                 stage.use_decisions(task.decisions.get(stage.name, {}))
         self._run_stages(self.stages, work)
-        reuse = self.reuse_lines
-        work.files["data"] = [d.line if reuse and d.line is not None else d.encode() for d in work.docs]
-        self._count_outcomes(work.totals, work.files, [d.id for d in work.docs], work.added_ids)
+        work.files["data"] = [d.to_json() for d in work.docs]
+        self._count_outcomes(work.totals, work.files, work.added_ids)
         work.stage_stats[PIPELINE] = work.totals.to_json()
         suffix = ".jsonl.gz" if self.spec.gzip_output else ".jsonl"
         self.layout.commit_shard(task.index, work.files, work.stage_stats, suffix)
@@ -192,13 +189,11 @@ class ShardProcessor:
         return out
 
     @staticmethod
-    def _count_outcomes(totals: StageStats, files: dict, kept_ids: list[str], added_ids: set[str]) -> None:
-        """Count the shard's outcomes from what it writes: ``data/`` (encoded lines, ``kept_ids`` their ids),
-        ``dropped/`` and ``held/`` rows; documents stages added apart."""
+    def _count_outcomes(totals: StageStats, files: dict, added_ids: set[str]) -> None:
         for folder, key in (("data", "kept"), ("dropped", "dropped"), ("held", "held")):
-            ids = kept_ids if folder == "data" else [row["id"] for row in files[folder]]
-            n_added = sum(1 for i in ids if i in added_ids) if added_ids else 0
-            totals.add(key, len(ids) - n_added)
+            rows = files[folder]
+            n_added = sum(1 for row in rows if row["id"] in added_ids) if added_ids else 0
+            totals.add(key, len(rows) - n_added)
             totals.add(key + "_added", n_added)
         totals.add("added", len(added_ids))
 

@@ -49,10 +49,6 @@ class Stage(ABC):
     Settings: ClassVar[type[StageSettings]] = StageSettings
     resources: ClassVar[Resources] = Resources()
     description: ClassVar[str] = ""
-    # True for a stage whose process() never alters a document it is given (it keeps or drops each as it is,
-    # and builds new Document objects for anything it changes): the runner then writes kept documents back
-    # with the JSONL line the reader encoded for them, instead of encoding each again.
-    keeps_documents: ClassVar[bool] = False
 
     def __init__(self, settings: Optional[StageSettings] = None):
         self.settings = settings if settings is not None else self.Settings()

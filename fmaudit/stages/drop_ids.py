@@ -46,7 +46,6 @@ class DropIds(Filter):
     name = "drop_ids"
     Settings = DropIdsSettings
     description = "Drops the documents a list names (e.g. those a trace found behind a failed check)."
-    keeps_documents = True
 
     def setup(self) -> None:
         self.ids_ = self.settings.all_ids()

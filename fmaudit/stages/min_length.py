@@ -25,7 +25,6 @@ class MinLength(Filter):
     name = "min_length"
     Settings = MinLengthSettings
     description = "Drops documents shorter than a minimum number of characters or words."
-    keeps_documents = True
 
     def filter(self, doc: Document, stats: StageStats) -> Optional[str]:
         text = doc.text.strip()

@@ -20,7 +20,6 @@ class NoOp(Stage):
     name = "noop"
     Settings = NoOpSettings
     description = "Keeps every document unchanged (for measuring pipeline overhead)."
-    keeps_documents = True
 
     def process(self, docs: list[Document], stats: StageStats) -> StageResult:
         if self.settings.sleep_s:

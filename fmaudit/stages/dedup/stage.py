@@ -32,7 +32,6 @@ SIGN_BATCH = 256  # documents hashed and permuted at once: bounds the sign pass'
 
 class _Dedup(GlobalStage):
     reason: ClassVar[str]
-    keeps_documents = True  # a duplicate is dropped as a new Document carrying meta.duplicate
 
     def decide(self, sig_root: Path, n_shards: int, workdir: Path,
                excluded: Optional[np.ndarray]) -> GlobalDecisions:
