@@ -9,8 +9,9 @@
     OUT/.fmaudit/                 job identity, per-shard statistics, completion markers
 
 A shard's files are written under ``.fmaudit/tmp/`` and renamed into place; the sha256 of each (hashed as it
-was written, ``.fmaudit/files/``), its statistics and then its completion marker are written last. A shard without a marker is processed again from scratch,
-so a job killed at any point and started again ends with the same files as an uninterrupted one.
+was written, ``.fmaudit/files/``), its statistics and then its completion marker are written last. A shard
+without a marker is processed again from scratch, so a job killed at any point and started again ends with the
+same files as an uninterrupted one.
 """
 
 from __future__ import annotations
