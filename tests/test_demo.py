@@ -4,6 +4,7 @@ import json
 from collections import Counter
 
 from fmaudit.corpus import read_documents
+from fmaudit.demo import text as T
 from fmaudit.demo.corpus import generate_corpus
 from tests.conftest import run_cli
 
@@ -17,7 +18,7 @@ def test_demo_corpus_is_seeded_and_has_every_kind(tmp_path):
     assert files(tmp_path / "a") != files(tmp_path / "c")
     truth = [json.loads(l) for l in a["truth"].read_text().splitlines()]
     kinds = Counter(r["kind"] for r in truth)
-    assert {"pii", "toxic", "identity", "gendered", "malformed", "duplicate", "canary", "secret"} <= set(kinds)
+    assert {"pii", "toxic", "near_toxic", "identity", "gendered", "malformed", "duplicate", "canary", "secret"} <= set(kinds)
     assert {r["entity_type"] for r in truth if r["kind"] == "pii"} == {
         "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "ADDRESS", "CREDIT_CARD", "US_SSN", "IP_ADDRESS", "IBAN_CODE"}
     docs = {json.loads(l)["id"]: json.loads(l)["text"]
@@ -25,6 +26,8 @@ def test_demo_corpus_is_seeded_and_has_every_kind(tmp_path):
             if l.startswith('{"id": "demo')}
     spans = [r for r in truth if r["kind"] == "pii" and r["id"] in docs]
     assert spans and all(docs[r["id"]][r["start"]:r["end"]] == r["value"] for r in spans)
+    rude = [r for r in truth if r["kind"] == "near_toxic" and r["id"] in docs]
+    assert rude and all(docs[r["id"]][r["start"]:r["end"]] in T.NEAR_TOXIC for r in rude)
     # the spread secret: each one pasted into several different pages, listed in its canary record
     secrets = {c["id"]: c for c in json.loads((tmp_path / "a" / "secrets.json").read_text())["canaries"]}
     hosts = [r for r in truth if r["kind"] == "secret"]
@@ -68,6 +71,10 @@ def test_quick_demo(quick_demo):
     canary_truth = [r for r in map(json.loads, (out / "truth.jsonl").read_text().splitlines()) if r["kind"] == "canary"]
     kept = {d.id for d in read_documents([out / "filtered" / "data"])}
     assert len(canary_truth) == 50 and sum(r["id"] in kept for r in canary_truth) <= 5
+    # the rude comments just under the toxicity threshold get through, as planted
+    rude = [r for r in map(json.loads, (out / "truth.jsonl").read_text().splitlines()) if r["kind"] == "near_toxic"]
+    texts = {d.id: d.text for d in read_documents([out / "filtered" / "data"])}
+    assert rude and all(r["id"] in texts and texts[r["id"]].endswith(tuple(T.NEAR_TOXIC)) for r in rude)
 
 
 def test_comparison_table_marks_significant_changes():

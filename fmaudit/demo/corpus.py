@@ -6,6 +6,8 @@
 - ``{"kind": "pii", "id", "entity_type", "value", "start", "end"}``: PII made by Faker (names, e-mails,
   phones, street addresses, credit cards, SSNs, IPs, IBANs), with its character span in the text;
 - ``{"kind": "toxic", "id", "start", "end"}``: a plainly toxic comment inside the document;
+- ``{"kind": "near_toxic", "id", "start", "end"}``: a rude comment scoring just under the demo's toxicity
+  threshold, which the toxicity stage keeps;
 - ``{"kind": "identity", "id", "group", "term"}``: a neutral mention of an identity term;
 - ``{"kind": "gendered", "id"}``: the document holds gendered sentences;
 - ``{"kind": "short", "id"}``: a fragment too short to be useful;
@@ -148,6 +150,19 @@ def make_document(i: int, rng: random.Random, fake: Faker) -> tuple[dict, list[d
     return {"id": doc_id, "text": b.text, "meta": {"source": "demo", "topic": topic}}, b.truth
 
 
+def plant_near_toxic(docs: list[dict], truth: list[dict], rng: random.Random) -> None:
+    """End one plain document in a hundred with a rude comment just under the toxicity threshold
+    (:data:`fmaudit.demo.text.NEAR_TOXIC`); append truth rows ``{"kind": "near_toxic", "id", "start", "end"}``."""
+    planted = {r["id"] for r in truth if "id" in r} | {r.get("of") for r in truth}
+    plain = [d for d in docs if d["id"] not in planted and d["meta"].get("source") == "demo"
+             and d["meta"].get("topic") != "fragment"]
+    for doc in rng.sample(plain, k=min(len(plain), max(2, len(docs) // 100))):
+        comment = rng.choice(T.NEAR_TOXIC)
+        doc["text"] += " A reader commented: " + comment
+        end = len(doc["text"])
+        truth.append({"kind": "near_toxic", "id": doc["id"], "start": end - len(comment), "end": end})
+
+
 def _malformed(first_id: str) -> list[tuple[bytes, str]]:
     """Malformed records, one of each kind the readers must quarantine; none carries PII. They are
     inserted after the first document, so the duplicate of ``first_id`` is the later occurrence."""
@@ -181,6 +196,7 @@ def generate_corpus(out: str | Path, docs: int = 2000, seed: int = 0, task_rows:
         made.insert(rng.randint(len(made) // 2, len(made)), doc)
     canaries = plant_canaries(made, truth, random.Random(seed + 1)) if made else None  # own stream: rest unchanged
     secrets = plant_secrets(made, truth, random.Random(seed + 2), max(2, docs // SECRET_SHARE)) if made else None
+    plant_near_toxic(made, truth, random.Random(seed + 3))
     for doc in made:
         lines.append(json.dumps(doc, ensure_ascii=False).encode("utf-8"))
         ids.append(doc["id"])

@@ -155,6 +155,16 @@ TOXIC = [
     "Nobody cares about your idiotic rambling, you stupid hack.",
 ]
 
+# Rude but not profane: the demo's toxicity scorer (profanity-check) gives each, as "A reader commented: ..."
+# (the sentence the stage scores), 0.21 to 0.38, under the demo policy's 0.4 threshold, so the stage keeps them.
+NEAR_TOXIC = [
+    "This is awful nonsense, honestly.",
+    "Another awful, whiny post from the usual crowd.",
+    "Such a silly, whiny article, it barely deserves a reply.",
+    "Stop posting this awful nonsense.",
+    "Spare us your silly whining.",
+]
+
 IDENTITY = [
     ("religion", "Muslim", "The Muslim community center hosts a free breakfast for students every Saturday."),
     ("religion", "Jewish", "A Jewish bakery on the corner sells the best rye bread in town."),
