@@ -13,7 +13,6 @@ whatever counts a run planted).
 
 from __future__ import annotations
 
-import hashlib
 import math
 from pathlib import Path
 from typing import Literal, Optional
@@ -26,7 +25,7 @@ from fmaudit.audits.base import Audit, AuditContext, AuditResult, AuditSettings,
 from fmaudit.audits.exposure import SkewNormalFit, exposure_by_rank, group_interval, score_candidates
 from fmaudit.audits.stats import Metric
 from fmaudit.corpus import sha256_file
-from fmaudit.core.canaries import find_record, read_record
+from fmaudit.core.canaries import find_record, read_record, secret_sha256
 from fmaudit.errors import InputError
 
 
@@ -83,7 +82,7 @@ class CanaryExposure(Audit):
         for c, x in zip(canaries, canary_logppl):
             by_rank, by_fit = exposure_by_rank(float(x), candidates), fit.exposure(float(x))
             items.append({"id": c["id"], "repetitions": c["repetitions"],
-                          "secret_sha256": hashlib.sha256(c["secret"].encode("utf-8")).hexdigest(),
+                          "secret_sha256": secret_sha256(c["secret"]),
                           "log_perplexity_bits": float(x), "rank": by_rank["rank"],
                           "exposure_rank": by_rank["exposure"], "exposure_rank_low": by_rank["low"],
                           "exposure_rank_high": by_rank["high"], "exposure_skewnorm": by_fit["exposure"],

@@ -82,6 +82,13 @@ class CanarySettings(BaseModel):
         return rng.integers(0, len(self.alphabet), size=(n, self.length))
 
 
+def secret_sha256(secret: str) -> str:
+    """The hash a canary audit keeps of a secret (its items never hold the secret itself)."""
+    import hashlib
+
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
 def choose_canaries(settings: CanarySettings) -> list[dict]:
     """The canaries to plant: distinct secrets drawn with ``settings.seed``, ``per_repetition`` per count."""
     import numpy as np

@@ -35,7 +35,7 @@ from faker import Faker
 
 from fmaudit.core.canaries import write_record
 from fmaudit.demo import text as T
-from fmaudit.demo.repeats import SECRET_SHARE, plant_canaries, plant_repeats, plant_secrets
+from fmaudit.demo.repeats import SECRET_SHARE, plain_documents, plant_canaries, plant_repeats, plant_secrets
 from fmaudit.demo.bios import write_bios_task
 
 SECRETS_RECORD = "secrets.json"  # the spread secret's canary record (:func:`fmaudit.demo.repeats.plant_secrets`)
@@ -153,9 +153,7 @@ def make_document(i: int, rng: random.Random, fake: Faker) -> tuple[dict, list[d
 def plant_near_toxic(docs: list[dict], truth: list[dict], rng: random.Random) -> None:
     """End one plain document in a hundred with a rude comment just under the toxicity threshold
     (:data:`fmaudit.demo.text.NEAR_TOXIC`); append truth rows ``{"kind": "near_toxic", "id", "start", "end"}``."""
-    planted = {r["id"] for r in truth if "id" in r} | {r.get("of") for r in truth}
-    plain = [d for d in docs if d["id"] not in planted and d["meta"].get("source") == "demo"
-             and d["meta"].get("topic") != "fragment"]
+    plain = plain_documents(docs, truth)
     for doc in rng.sample(plain, k=min(len(plain), max(2, len(docs) // 100))):
         comment = rng.choice(T.NEAR_TOXIC)
         doc["text"] += " A reader commented: " + comment

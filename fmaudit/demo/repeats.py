@@ -96,6 +96,14 @@ SECRETS = 3
 SECRET_SHARE = 125  # one page per secret in this many documents: 16 pages each in the full demo's 2000
 
 
+def plain_documents(docs: list[dict], truth: list[dict]) -> list[dict]:
+    """The ordinary demo pages of ``docs`` that no truth row names (nor any duplicate copies): a plant may
+    change their text without moving another plant's span or breaking a planted duplicate."""
+    planted = {r["id"] for r in truth if "id" in r} | {r.get("of") for r in truth}
+    return [d for d in docs if d["id"] not in planted and d["meta"].get("source") == "demo"
+            and d["meta"].get("topic") != "fragment"]
+
+
 def plant_secrets(docs: list[dict], truth: list[dict], rng: random.Random, hosts: int):
     """Put a secret sentence first in ``hosts`` distinct plain documents of ``docs`` for each of ``SECRETS``
     secrets (documents with no other planted rows, so no truth span moves); append truth rows ``{"kind":
@@ -104,9 +112,7 @@ def plant_secrets(docs: list[dict], truth: list[dict], rng: random.Random, hosts
 
     settings = CanarySettings(format=SECRET_FORMAT, repetitions=[hosts], per_repetition=SECRETS,
                               seed=rng.randrange(2**31))
-    planted = {r["id"] for r in truth if "id" in r} | {r.get("of") for r in truth}
-    plain = [d for d in docs if d["id"] not in planted and d["meta"].get("source") == "demo"
-             and d["meta"].get("topic") != "fragment"]
+    plain = plain_documents(docs, truth)
     secrets = choose_canaries(settings)
     for n, doc in enumerate(rng.sample(plain, k=min(len(plain), len(secrets) * hosts))):
         c = secrets[n % len(secrets)]

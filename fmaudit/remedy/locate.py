@@ -77,16 +77,14 @@ def canary_texts(report: dict, items: list[dict]) -> dict[str, str]:
     """Item id -> canary text for the items of a ``privacy.canaries`` audit (they keep only the secret's
     sha256), from the record its protocol names, where the record's secret matches the item's hash; empty for
     other audits or when the record is not at hand."""
-    import hashlib
-
-    from fmaudit.core.canaries import read_record
+    from fmaudit.core.canaries import read_record, secret_sha256
 
     record = (report.get("protocol") or {}).get("data_file")
     if report.get("stage") != "privacy.canaries" or not record or not Path(record).is_file():
         return {}
     known = {c["id"]: c for c in read_record(record)[1]}
     return {it["id"]: known[it["id"]]["text"] for it in items if it.get("id") in known
-            and hashlib.sha256(known[it["id"]]["secret"].encode("utf-8")).hexdigest() == it.get("secret_sha256")}
+            and secret_sha256(known[it["id"]]["secret"]) == it.get("secret_sha256")}
 
 
 def locate(audit_dir: str | Path, check: str, *, checkpoint: Optional[str | Path] = None,
