@@ -8,6 +8,8 @@ from pathlib import Path
 
 from fmaudit.errors import EXIT_CHECK_FAILED, EXIT_OK, UsageError
 
+COMMANDS = ("adapt",)  # the sub-commands register() adds
+
 USAGE = "fmaudit adapt CKPT --policy P [--task FILE] --out DIR  |  fmaudit adapt predict DIR FILE [--out FILE]"
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from fmaudit.errors import UsageError
 
+COMMANDS = ("audit",)  # the sub-commands register() adds
+
 
 def register(sub) -> None:
     p = sub.add_parser("audit", help="audit a causal-LM checkpoint (or a training run folder) against a policy",

@@ -6,6 +6,8 @@ import sys
 
 from fmaudit.errors import PolicyError
 
+COMMANDS = ("cda-swap",)  # the sub-commands register() adds
+
 
 def register(sub) -> None:
     p = sub.add_parser("cda-swap", help="print the counterfactual of each line read on standard input",

@@ -8,6 +8,8 @@ from pathlib import Path
 from fmaudit.cli.argtypes import positive_float, positive_int, probability
 from fmaudit.errors import UsageError
 
+COMMANDS = ("tokenizer", "train", "model-size", "generate")  # the sub-commands register() adds
+
 
 def register(sub) -> None:
     p = sub.add_parser("tokenizer", help="train a byte-level BPE tokenizer")

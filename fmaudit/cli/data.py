@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
-from fmaudit.cli.argtypes import positive_int
+from fmaudit.cli.argtypes import RegistryChoices, positive_int
 from fmaudit.errors import InputError, UsageError
+
+COMMANDS = ("filter", "policy", "demo-corpus", "demo")  # the sub-commands register() adds
 
 
 def register(sub) -> None:
@@ -15,9 +17,8 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output folder (data/, dropped/, quarantine/, reports/)")
     p.add_argument("--stages", help="comma-separated: run only these stages of the policy")
     p.add_argument("--workers", type=positive_int, help="worker processes (default: policy, else all cores)")
-    from fmaudit.pipeline.engines import ENGINES
-
-    p.add_argument("--engine", default="local", choices=ENGINES.names(), help="execution engine (default: local)")
+    engine = p.add_argument("--engine", default="local", help="execution engine (default: local)")
+    engine.choices = RegistryChoices("fmaudit.pipeline.engines:ENGINES")
     p.add_argument("--address", help="Ray cluster address (with --engine ray)")
     p.add_argument("--truth", help="ground-truth file of a demo corpus, for precision/recall in reports")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -6,6 +6,8 @@ from __future__ import annotations
 from fmaudit.cli.argtypes import positive_int
 from fmaudit.errors import UsageError
 
+COMMANDS = ("explain", "influence")  # the sub-commands register() adds
+
 ATTRIBUTION_METHODS = "feature_ablation,shapley_sampling,integrated_gradients"
 
 

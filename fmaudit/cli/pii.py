@@ -8,6 +8,8 @@ from pathlib import Path
 
 from fmaudit.errors import InputError, UsageError
 
+COMMANDS = ("pii",)  # the sub-commands register() adds, but "eval": a group other areas and plug-ins may extend
+
 
 def _group(sub, name: str, help_text: str):
     """The sub-command action of ``fmaudit NAME``, created here or reused if another module made it

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+COMMANDS = ("refusal-tune",)  # the sub-commands register() adds
+
 
 def register(sub) -> None:
     p = sub.add_parser("refusal-tune", help="refusal fine-tuning (SFT and/or DPO, policy tune.refusal) of a causal "

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from fmaudit.cli.argtypes import positive_int
 
+COMMANDS = ("trace", "remediate")  # the sub-commands register() adds
+
 
 def register(sub) -> None:
     p = sub.add_parser("trace", help="rank the training documents behind a failed audit check (influence functions), "

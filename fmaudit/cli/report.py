@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+COMMANDS = ("report", "verify")  # the sub-commands register() adds
+
 
 def register(sub) -> None:
     p = sub.add_parser("report", help="render report.html, report.md and MODEL_CARD.md from run folders, and sign "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+COMMANDS = ("score",)  # the sub-commands register() adds
+
 
 def _name_rate(text: str) -> tuple[str, float]:
     name, sep, value = text.partition("=")

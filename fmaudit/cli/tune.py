@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+COMMANDS = ("tune",)  # the sub-commands register() adds
+
 
 def register(sub) -> None:
     p = sub.add_parser("tune", help="run a registered model stage on a checkpoint with the policy's tune: settings")
