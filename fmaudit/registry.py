@@ -23,7 +23,6 @@ import importlib
 import importlib.util
 import sys
 from functools import lru_cache
-from importlib.metadata import entry_points
 from typing import Any, Generic, Iterable, Mapping, Optional, TypeVar
 
 from fmaudit.errors import InputError
@@ -105,6 +104,8 @@ class Registry(Generic[T]):
 def _all_entry_points(search_path: tuple[str, ...]):
     """Every installed entry point, found in one scan of the installed packages per ``sys.path`` (each
     registry's group is picked from it; a scan per group cost a few hundredths of a second at start-up)."""
+    from importlib.metadata import entry_points
+
     return entry_points()
 
 

@@ -67,3 +67,18 @@ print(json.dumps({{"rc": rc, "modules": sorted(sys.modules), "scans": _all_entry
     assert not {m for m in modules if m.startswith("fmaudit.cli.")} - {"fmaudit.cli.argtypes", "fmaudit.cli.data",
                                                                        "fmaudit.cli.core"}
     assert result["scans"] == 0  # every name the job looked up is built in: no scan of the installed packages
+
+
+def test_package_versions_are_importlib_metadata_versions():
+    from importlib.metadata import PackageNotFoundError, distributions, version
+
+    from fmaudit.reports.environment import PACKAGES, package_versions
+
+    names = sorted(set(PACKAGES) | {d.metadata["Name"] for d in distributions()} | {"no-such-package-here"})
+    expected = {}
+    for name in names:
+        try:
+            expected[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    assert len(expected) > 20 and package_versions(names) == expected

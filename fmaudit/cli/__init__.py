@@ -74,11 +74,11 @@ def _all_subparsers(parser: argparse.ArgumentParser):
 
 def _suggest(parser: argparse.ArgumentParser, argv: list[str]) -> None:
     """A mistyped sub-command: exit 2 naming the nearest ones (argparse alone lists every choice)."""
-    import difflib
-
     action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     word = _command_word(argv)
     if word is not None and word not in action.choices:
+        import difflib
+
         near = difflib.get_close_matches(word, list(action.choices), n=3, cutoff=0.5)
         hint = f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else ""
         parser.error(f"unknown command {word!r}{hint} (fmaudit --help lists them)")

@@ -8,20 +8,31 @@ import socket
 import subprocess
 import threading
 from functools import lru_cache
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, distribution
 
 PACKAGES = ["fmaudit", "torch", "transformers", "tokenizers", "presidio-analyzer", "presidio-anonymizer", "spacy",
             "detoxify", "alt-profanity-check", "fairlearn", "captum", "kronfluence", "pydantic", "pandas", "numpy", "ray"]
 
 
 def package_versions(names=PACKAGES) -> dict[str, str]:
+    """The installed version of each of ``names`` that is installed (``importlib.metadata.version``'s answer)."""
     out = {}
     for name in names:
         try:
-            out[name] = version(name)
+            out[name] = _version(name)
         except PackageNotFoundError:
             pass
     return out
+
+
+def _version(name: str) -> str:
+    """``importlib.metadata.version(name)``, parsing only the metadata's headers: ``version`` parses the whole
+    file, long description included, which made the versions of a report most of a small job's environment."""
+    import email
+
+    dist = distribution(name)
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or dist.read_text("") or ""
+    return email.message_from_string(text.partition("\n\n")[0])["Version"]  # headers end at the first blank line
 
 
 def git_revision(path: str | None = None) -> str | None:
