@@ -14,8 +14,8 @@ limit, duplicate id, an unreadable stretch of a file) is never fatal: the reader
 
 from fmaudit.corpus.inputs import (JOB_MARKER, SIDE_FILES, ReadDigest, check_read_hashes, expand_inputs,
                                    side_file_reason)
-from fmaudit.corpus.readers import (IdIndex, iter_json_rows, read_corpus, read_documents, read_jsonl, read_parquet,
-                                    read_text_file)
+from fmaudit.corpus.readers import (IdIndex, iter_json_rows, read_corpus, read_corpus_batches,
+                                    read_documents, read_jsonl, read_parquet, read_text_file)
 from fmaudit.corpus.records import (DERIVED_TAGS, JSONL_SUFFIXES, MAX_META_DEPTH, PARQUET_SUFFIXES, TEXT_SUFFIXES,
                                     UTF8_BOM, Document, Quarantined, Record, derived_id, dumps, id_hash64,
                                     parse_json_record, record_from_object, sha256_file)
@@ -24,6 +24,6 @@ from fmaudit.corpus.writers import ShardedJsonlWriter, write_json_atomic, write_
 __all__ = ["DERIVED_TAGS", "JOB_MARKER", "JSONL_SUFFIXES", "MAX_META_DEPTH", "PARQUET_SUFFIXES", "SIDE_FILES",
            "TEXT_SUFFIXES", "UTF8_BOM", "Document", "IdIndex", "Quarantined", "ReadDigest", "Record",
            "ShardedJsonlWriter", "check_read_hashes", "derived_id", "dumps", "expand_inputs", "id_hash64",
-           "iter_json_rows", "parse_json_record", "read_corpus", "read_documents", "read_jsonl", "read_parquet",
-           "read_text_file", "record_from_object", "sha256_file", "side_file_reason", "write_json_atomic",
+           "iter_json_rows", "parse_json_record", "read_corpus", "read_corpus_batches", "read_documents", "read_jsonl",
+           "read_parquet", "read_text_file", "record_from_object", "sha256_file", "side_file_reason", "write_json_atomic",
            "write_jsonl"]

@@ -148,19 +148,30 @@ class HashingReader:
 READ_BLOCK = 1 << 16  # a block and its lines stay in a core's cache while they are parsed (1 MiB ones did not)
 
 
-def iter_lines(f, digest) -> Iterator[bytes]:
-    """The lines of binary file ``f`` (plain, or a gzip decoder over a hashing reader), read in blocks of
-    :data:`READ_BLOCK` bytes; a plain file's bytes go into ``digest`` as they are read."""
-    rest = b""
+def iter_blocks(f, digest) -> Iterator[bytes]:
+    """Runs of whole lines of binary file ``f`` (plain, or a gzip decoder over a hashing reader), each ending
+    in a newline but the file's last, read :data:`READ_BLOCK` bytes at a time (a line longer than a block is
+    gathered in pieces and joined once: linear in its length). A plain file's bytes go into ``digest`` as
+    they are read."""
+    pending: list[bytes] = []  # the start of a line the blocks read so far have not finished
     read = f.read1  # what is there now (a pipe's first lines, what decodes before a gzip truncation)
     while block := read(READ_BLOCK):
         if digest is not None:
             digest.update(block)
-        lines = (rest + block).split(b"\n") if rest else block.split(b"\n")
-        rest = lines.pop()
-        yield from lines
-    if rest:
-        yield rest
+        cut = block.rfind(b"\n") + 1
+        if not cut:
+            pending.append(block)
+            continue
+        if pending:
+            pending.append(block[:cut])
+            yield b"".join(pending)
+            pending = []
+        else:
+            yield block if cut == len(block) else block[:cut]
+        if cut < len(block):
+            pending.append(block[cut:])
+    if pending:
+        yield b"".join(pending)
 
 
 def open_binary(path: Path) -> IO[bytes]:

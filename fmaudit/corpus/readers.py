@@ -6,14 +6,17 @@ from __future__ import annotations
 import gzip
 import os
 from pathlib import Path
-from typing import Iterable, Iterator
+from itertools import chain, islice
+from operator import attrgetter, methodcaller
+from typing import Iterable, Iterator, Sequence
 
 import orjson
 import xxhash
 
-from fmaudit.corpus.inputs import HashingReader, ReadDigest, expand_inputs, input_kind, iter_lines, open_binary
+from fmaudit.corpus.blocks import decode_block
+from fmaudit.corpus.inputs import HashingReader, ReadDigest, expand_inputs, input_kind, iter_blocks, open_binary
 from fmaudit.corpus.records import (UTF8_BOM, Document, Quarantined, Record, diagnose_json_error, dumps,
-                                    parse_json_record, record_from_object)
+                                    record_from_object)
 from fmaudit.errors import InputError
 
 
@@ -27,22 +30,40 @@ def read_corpus(paths: Iterable[str | os.PathLike], max_chars: int | None = None
     be read to its end), so a caller can tell whether what was read is what it recorded. ``position.bytes``
     (with ``hashes``) counts the bytes consumed so far, for a progress bar.
     """
+    return chain.from_iterable(read_corpus_batches(paths, max_chars, hashes, position))
+
+
+def read_corpus_batches(paths: Iterable[str | os.PathLike], max_chars: int | None = None,
+                        hashes: dict[str, str | None] | None = None, position=None) -> Iterator[list[Record]]:
+    """:func:`read_corpus` a batch of records at a time (a block of a JSONL file, a record batch of a Parquet
+    file), the form the runner cuts into shards: a batch of ordinary documents (the batch path of
+    :mod:`.blocks`) is checked for length and duplicate ids as a whole, the rest record by record."""
     seen = IdIndex()
-    first_time = seen.add
     for path in expand_inputs(paths):
         kind = input_kind(path)
         digest = ReadDigest(position) if hashes is not None else None
-        for line, rec in _READERS[kind](path, digest=digest):
-            if type(rec) is Document:
-                if max_chars is not None and len(rec.text) > max_chars:
-                    rec = Quarantined(str(path), line, "too_long", f"text has {len(rec.text)} characters, over "
-                                      f"pipeline.max_chars ({max_chars})", dumps(rec.to_json()))
-                elif not first_time(rec.id):
-                    rec = Quarantined(str(path), line, "duplicate_id", f"duplicate id {rec.id!r}",
-                                      dumps(rec.to_json()))
-            yield rec
+        for lines, records in _BATCHES[kind](path, digest=digest):
+            if type(lines) is range and (max_chars is None or max(map(len, map(_texts, records))) <= max_chars) \
+                    and seen.add_all(list(map(_ids, records))):
+                yield records  # documents only, none too long, no id seen before
+            else:
+                yield [_check_document(rec, line, path, max_chars, seen) for line, rec in zip(lines, records)]
         if hashes is not None:
             hashes[str(path)] = digest.hexdigest() if digest.whole else None
+
+
+_ids, _texts = attrgetter("id"), attrgetter("text")
+
+
+def _check_document(rec: Record, line: int, path: Path, max_chars: int | None, seen: "IdIndex") -> Record:
+    """``rec``, or a quarantine record when it is a document that is too long or whose id came before."""
+    if type(rec) is Document:
+        if max_chars is not None and len(rec.text) > max_chars:
+            return Quarantined(str(path), line, "too_long", f"text has {len(rec.text)} characters, over "
+                               f"pipeline.max_chars ({max_chars})", dumps(rec.to_json()))
+        if not seen.add(rec.id):
+            return Quarantined(str(path), line, "duplicate_id", f"duplicate id {rec.id!r}", dumps(rec.to_json()))
+    return rec
 
 
 class IdIndex:
@@ -62,7 +83,7 @@ class IdIndex:
 
     def add(self, doc_id: str) -> bool:
         """Record ``doc_id``; False if it was already there."""
-        key = _xxh3_64(doc_id.encode("utf-8", "surrogatepass"))
+        key = _xxh3_64(_utf8(doc_id))
         if key in self._recent:
             return False
         if self._runs:
@@ -74,6 +95,28 @@ class IdIndex:
                 if i < run.size and run[i] == k:
                     return False
         self._recent.add(key)
+        if len(self._recent) >= self.FLUSH:
+            self._flush()
+        return True
+
+    def add_all(self, doc_ids: list[str]) -> bool:
+        """Record every id of ``doc_ids`` and return True if none was there before and no two are equal;
+        otherwise record nothing and return False (the caller then adds them one by one, to learn which)."""
+        try:
+            new = set(map(_xxh3_64, map(str.encode, doc_ids)))  # UTF-8; an id with a lone surrogate goes one by one
+        except UnicodeEncodeError:
+            return False
+        if len(new) != len(doc_ids) or not self._recent.isdisjoint(new):
+            return False
+        if self._runs:
+            import numpy as np
+
+            wanted = np.fromiter(new, dtype=np.uint64, count=len(new))
+            for run in self._runs:
+                at = np.minimum(run.searchsorted(wanted), run.size - 1)
+                if (run[at] == wanted).any():
+                    return False
+        self._recent |= new
         if len(self._recent) >= self.FLUSH:
             self._flush()
         return True
@@ -94,17 +137,27 @@ class IdIndex:
 
 
 _xxh3_64 = xxhash.xxh3_64_intdigest
+_utf8 = methodcaller("encode", "utf-8", "surrogatepass")
 
 
 def read_jsonl(path: str | os.PathLike, digest: "ReadDigest | None" = None) -> Iterator[tuple[int, Record]]:
-    """Stream ``(line, record)`` pairs of a JSONL file (plain or gzip), a block of lines at a time; the file's
-    bytes go into ``digest`` as they are read."""
+    """Stream ``(line, record)`` pairs of a JSONL file (plain or gzip); the file's bytes go into ``digest`` as
+    they are read."""
+    for lines, records in jsonl_batches(path, digest):
+        yield from zip(lines, records)
+
+
+def jsonl_batches(path: str | os.PathLike, digest: "ReadDigest | None" = None
+                  ) -> Iterator[tuple[Sequence[int], list[Record]]]:
+    """``(lines, records)`` of each block of a JSONL file (plain or gzip): a block of ordinary lines decoded at
+    once (``lines`` is then a ``range``, one document per line), any other block line by line (a list of the
+    lines that hold a record: blank lines hold none)."""
     path = Path(path)
     source = str(path)
     try:
         raw_file = open(path, "rb")
     except OSError as e:
-        yield -1, Quarantined(source, -1, "unreadable_file", f"unreadable file: {e.strerror or e}", "")
+        yield [-1], [Quarantined(source, -1, "unreadable_file", f"unreadable file: {e.strerror or e}", "")]
         if digest is not None:
             digest.whole = False
         return
@@ -113,24 +166,17 @@ def read_jsonl(path: str | os.PathLike, digest: "ReadDigest | None" = None) -> I
         hashing = HashingReader(raw_file, digest) if gz and digest is not None else raw_file
         f = gzip.GzipFile(fileobj=hashing, mode="rb") if gz else raw_file
         try:
-            lines = enumerate(iter_lines(f, None if gz else digest), 1)
-            for lineno, raw in lines:  # the first line, which may start with a byte-order mark
-                raw = raw[3:] if raw.startswith(UTF8_BOM) else raw
-                if raw.strip():
-                    yield lineno, parse_json_record(raw, source, lineno)
-                break
-            loads, bad_json = orjson.loads, orjson.JSONDecodeError
-            for lineno, raw in lines:  # parse_json_record inlined: this loop runs once per document
-                try:
-                    obj = loads(raw)
-                except bad_json as e:
-                    if raw.strip():  # a blank line is no record
-                        yield lineno, diagnose_json_error(raw, source, lineno, e)
-                    continue
-                yield lineno, record_from_object(obj, source, lineno, raw)
+            first = 1  # the block's first line
+            for block in iter_blocks(f, None if gz else digest):
+                if first == 1 and block.startswith(UTF8_BOM):
+                    block = block[len(UTF8_BOM):]
+                n = block.count(b"\n") + (not block.endswith(b"\n"))
+                docs = decode_block(block, n)
+                yield (range(first, first + n), docs) if docs is not None else _parse_lines(block, source, first)
+                first += n
         except (OSError, EOFError) as e:
             # A truncated or corrupt gzip stream: what was read stays; the rest is one quarantine record.
-            yield -1, Quarantined(source, -1, "unreadable_file", f"unreadable file: {e}", "")
+            yield [-1], [Quarantined(source, -1, "unreadable_file", f"unreadable file: {e}", "")]
             try:
                 if isinstance(hashing, HashingReader):
                     hashing.drain()  # the compressed bytes past the error still belong to the file's hash
@@ -138,6 +184,24 @@ def read_jsonl(path: str | os.PathLike, digest: "ReadDigest | None" = None) -> I
                     digest.whole = False
             except OSError:
                 digest.whole = False
+
+
+def _parse_lines(block: bytes, source: str, first: int) -> tuple[list[int], list[Record]]:
+    """The records of a block line by line (the per-line path: each malformed line quarantined with its
+    reason); blank lines hold no record."""
+    lines: list[int] = []
+    records: list[Record] = []
+    loads, bad_json = orjson.loads, orjson.JSONDecodeError
+    for lineno, raw in enumerate(block.split(b"\n"), first):
+        try:
+            rec = record_from_object(loads(raw), source, lineno, raw)
+        except bad_json as e:
+            if not raw.strip():  # a blank line (or the empty piece after the block's last newline)
+                continue
+            rec = diagnose_json_error(raw, source, lineno, e)
+        lines.append(lineno)
+        records.append(rec)
+    return lines, records
 
 
 def iter_json_rows(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
@@ -231,7 +295,16 @@ def read_text_file(path: str | os.PathLike, digest: ReadDigest | None = None) ->
     yield 1, Document(path.as_posix(), text, {})
 
 
-_READERS = {"jsonl": read_jsonl, "parquet": read_parquet, "text": read_text_file}
+def _batched(pairs: Iterator[tuple[int, Record]], size: int = 1024) -> Iterator[tuple[list[int], list[Record]]]:
+    """``(line, record)`` pairs in batches of ``size``, the form :func:`read_corpus_batches` takes."""
+    while chunk := list(islice(pairs, size)):
+        lines, records = zip(*chunk)
+        yield list(lines), list(records)
+
+
+_BATCHES = {"jsonl": jsonl_batches,
+            "parquet": lambda path, digest: _batched(read_parquet(path, digest=digest)),
+            "text": lambda path, digest: _batched(read_text_file(path, digest=digest))}
 
 
 def read_documents(paths: Iterable[str | os.PathLike]) -> Iterator[Document]:

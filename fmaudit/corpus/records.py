@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
 
+import msgspec
 import orjson
-
-
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")
 PARQUET_SUFFIXES = (".parquet",)
@@ -26,6 +25,9 @@ MAX_META_DEPTH = 100
 # quarantined unless the record is itself such a twin from an earlier run, so added ids never collide with
 # input ids.
 DERIVED_TAGS = ("cda",)
+
+
+DERIVED_SUFFIXES = tuple("#" + tag for tag in DERIVED_TAGS)
 
 
 def derived_id(parent_id: str, tag: str) -> str:
@@ -65,9 +67,13 @@ class Quarantined:
 Record = Union[Document, Quarantined]
 
 
+_encode = msgspec.json.Encoder().encode
+
+
 def dumps(obj: dict) -> str:
-    """The one JSON encoding used for every JSONL line fmaudit writes (stable, compact, UTF-8, one line)."""
-    return orjson.dumps(obj).decode("utf-8")
+    """The one JSON encoding used for every JSONL line fmaudit writes (stable, compact, UTF-8, one line; msgspec's,
+    as :func:`fmaudit.corpus.writers.write_jsonl` uses)."""
+    return _encode(obj).decode("utf-8")
 
 
 def id_hash64(text: str) -> int:
@@ -151,7 +157,7 @@ def record_from_object(obj, source: str, lineno: int, raw: bytes | None = None) 
     if type(obj) is dict and len(obj) == 3:  # the common case, checked in a few type tests
         text, doc_id, meta = obj.get("text"), obj.get("id"), obj.get("meta")
         if (type(text) is str and type(doc_id) is str and type(meta) is dict and text and not text.isspace()
-                and not doc_id.endswith(_DERIVED_SUFFIXES) and _flat(meta)):
+                and not doc_id.endswith(DERIVED_SUFFIXES) and _flat(meta)):
             return Document(doc_id, text, meta)
     return _validate(obj, source, lineno, raw)
 
@@ -205,13 +211,10 @@ def _validate(obj, source: str, lineno: int, raw: bytes | None) -> Record:
     if meta and _deeper_than(meta, MAX_META_DEPTH):
         return bad("too_deep", f"meta nests more than {MAX_META_DEPTH} levels deep")
     doc_id = doc_id if isinstance(doc_id, str) else str(doc_id)
-    if doc_id.endswith(_DERIVED_SUFFIXES) and derived_id(str(meta.get("counterfactual_of")), "cda") != doc_id:
+    if doc_id.endswith(DERIVED_SUFFIXES) and derived_id(str(meta.get("counterfactual_of")), "cda") != doc_id:
         return bad("bad_id", f"id {doc_id!r} ends in a suffix reserved for documents stages add "
-                             f"({', '.join(_DERIVED_SUFFIXES)})")
+                             f"({', '.join(DERIVED_SUFFIXES)})")
     return Document(doc_id, text, meta)
-
-
-_DERIVED_SUFFIXES = tuple("#" + tag for tag in DERIVED_TAGS)
 
 
 def _json_type(value) -> str:

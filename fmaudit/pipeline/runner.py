@@ -14,11 +14,10 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
 
-from fmaudit.corpus import check_read_hashes, expand_inputs, read_corpus
+from fmaudit.corpus import check_read_hashes, expand_inputs, read_corpus_batches
 from fmaudit.errors import UsageError
 from fmaudit.pipeline.engines import make_engine
 from fmaudit.pipeline.global_pass import (decide_all, global_block, remove_global_scratch, shard_decisions,
@@ -188,8 +187,8 @@ def _run_pass(job: FilterJob, mode: str, is_done: Callable[[int], bool], globals
     read_hashes: dict[str, Optional[str]] = {}
 
     def tasks() -> Iterator[ShardTask]:
-        records_in = read_corpus(job.files, job.policy.pipeline.max_chars, read_hashes, progress.position)
-        for index, records in _shards(records_in, job.policy.pipeline.shard_size):
+        batches = read_corpus_batches(job.files, job.policy.pipeline.max_chars, read_hashes, progress.position)
+        for index, records in _shards(batches, job.policy.pipeline.shard_size):
             state.shards = index + 1
             progress.cut(index)
             if is_done(index):
@@ -282,17 +281,19 @@ def _job_matches(layout: JobLayout, job: dict) -> bool:
     return True
 
 
-def _shards(records, size: int):
-    """``(index, records)`` of each run of ``size`` records (the last may be shorter; one empty shard for an
-    empty corpus)."""
-    records, index = iter(records), 0
-    while True:
-        buf = list(islice(records, size))
-        if buf or index == 0:
-            yield index, buf
-        if len(buf) < size:
-            return
-        index += 1
+def _shards(batches: Iterable[list], size: int):
+    """``(index, records)`` of each run of ``size`` records of ``batches`` (the last may be shorter; one empty
+    shard for an empty corpus)."""
+    buf: list = []
+    index = 0
+    for batch in batches:
+        buf.extend(batch)
+        while len(buf) >= size:
+            yield index, buf[:size]
+            del buf[:size]
+            index += 1
+    if buf or index == 0:
+        yield index, buf
 
 
 def _merge_shard_stats(layout: JobLayout, n_shards: int, names: list[str], samples: int) -> dict[str, StageStats]:

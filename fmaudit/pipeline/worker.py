@@ -65,15 +65,15 @@ class ShardWork:
 
     @classmethod
     def from_records(cls, records: list[Record], quarantine_raw: str = "anonymized") -> "ShardWork":
-        work = cls({"data": [], "dropped": [], "held": [], "quarantine": []}, StageStats(), [])
+        docs = [rec for rec in records if type(rec) is not Quarantined]
+        work = cls({"data": [], "dropped": [], "held": [], "quarantine": []}, StageStats(), docs)
         work.totals.add("read", len(records))
-        for rec in records:
-            if isinstance(rec, Quarantined):
-                work.files["quarantine"].append(quarantine_row(rec, quarantine_raw))
-                work.totals.add("quarantined")
-                work.totals.add("quarantined:" + rec.kind)
-            else:
-                work.docs.append(rec)
+        if len(docs) < len(records):
+            for rec in records:
+                if type(rec) is Quarantined:
+                    work.files["quarantine"].append(quarantine_row(rec, quarantine_raw))
+                    work.totals.add("quarantined")
+                    work.totals.add("quarantined:" + rec.kind)
         return work
 
     def to_json(self) -> dict:
@@ -126,7 +126,7 @@ class ShardProcessor:
             if isinstance(stage, GlobalStage):
                 stage.use_decisions(task.decisions.get(stage.name, {}))
         self._run_stages(self.stages, work)
-        work.files["data"] = [d.to_json() for d in work.docs]
+        work.files["data"] = work.docs  # documents, written as their to_json() rows
         self._count_outcomes(work.totals, work.files, work.added_ids)
         work.stage_stats[PIPELINE] = work.totals.to_json()
         suffix = ".jsonl.gz" if self.spec.gzip_output else ".jsonl"
@@ -191,8 +191,9 @@ class ShardProcessor:
     @staticmethod
     def _count_outcomes(totals: StageStats, files: dict, added_ids: set[str]) -> None:
         for folder, key in (("data", "kept"), ("dropped", "dropped"), ("held", "held")):
-            rows = files[folder]
-            n_added = sum(1 for row in rows if row["id"] in added_ids) if added_ids else 0
+            rows = files[folder]  # data/: documents; dropped/ and held/: rows
+            n_added = sum(1 for row in rows if (row.id if type(row) is Document else row["id"]) in added_ids) \
+                if added_ids else 0
             totals.add(key, len(rows) - n_added)
             totals.add(key + "_added", n_added)
         totals.add("added", len(added_ids))
