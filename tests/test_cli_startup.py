@@ -82,3 +82,21 @@ def test_package_versions_are_importlib_metadata_versions():
         except PackageNotFoundError:
             pass
     assert len(expected) > 20 and package_versions(names) == expected
+
+
+def test_git_revisions_gathered_at_once_say_commit_and_dirty(tmp_path):
+    from fmaudit.reports.environment import git_revision, git_revisions
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for args in (["init", "-q"], ["add", "a.txt"], ["commit", "-qm", "one"]):
+        if args[0] == "add":
+            (repo / "a.txt").write_text("one\n")
+        subprocess.run(git + args, cwd=repo, check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert git_revisions([str(repo), str(plain), str(tmp_path / "missing")]) == [head, None, None]
+    (repo / "a.txt").write_text("two\n")
+    assert git_revision(str(repo)) == head + "-dirty"

@@ -54,6 +54,9 @@ def register(sub) -> None:
 
 
 def cmd_filter(args) -> int:
+    from fmaudit.reports.environment import prefetch
+
+    prefetch()  # the reports' facts about this machine (git, package versions), gathered while the job loads
     from fmaudit.pipeline.runner import run_filter
     from fmaudit.policy import load_policy
     from fmaudit.reports.table import print_summary

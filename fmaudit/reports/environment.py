@@ -35,17 +35,51 @@ def _version(name: str) -> str:
     return email.message_from_string(text.partition("\n\n")[0])["Version"]  # headers end at the first blank line
 
 
+GIT_COMMANDS = (["rev-parse", "HEAD"], ["status", "--porcelain", "--untracked-files=no"])
+
+
 def git_revision(path: str | None = None) -> str | None:
+    """The commit checked out where ``path`` is (default: fmaudit's own source), ``-dirty`` when tracked files
+    changed; None outside a git checkout or without git."""
+    return git_revisions([path])[0]
+
+
+def git_revisions(paths: list[str | None]) -> list[str | None]:
+    """:func:`git_revision` of each path, every git command started at once (one after the other, they were
+    most of a small job's wait for its reports on a loaded machine)."""
+    return [_git_answer(procs) for procs in [_start_git(p) for p in paths]]
+
+
+def _start_git(path: str | None):
     here = path or os.path.dirname(os.path.abspath(__file__))
+    procs: list[subprocess.Popen] = []
     try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
+        for args in GIT_COMMANDS:
+            procs.append(subprocess.Popen(["git", *args], cwd=here, stdout=subprocess.PIPE,
+                                          stderr=subprocess.DEVNULL, text=True))
+    except OSError:  # no git, or no such folder
+        _stop(procs)
         return None
-    if rev.returncode != 0:
+    return procs
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        p.kill()
+        p.communicate()
+
+
+def _git_answer(procs) -> str | None:
+    if procs is None:
         return None
-    return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    try:
+        (rev, _), (dirty, _) = (p.communicate(timeout=5) for p in procs)
+    except subprocess.TimeoutExpired:
+        _stop(procs)
+        return None
+    if procs[0].returncode != 0:
+        return None
+    return rev.strip() + ("-dirty" if dirty.strip() else "")
 
 
 def _cpu_name() -> str:
@@ -70,6 +104,7 @@ def _gpus() -> list[str]:
 
 @lru_cache(maxsize=1)
 def _static() -> dict:
+    revisions = git_revisions([None, os.getcwd()])
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -77,8 +112,8 @@ def _static() -> dict:
         "cpu": _cpu_name(),
         "cpu_count": os.cpu_count(),
         "fmaudit_version": _fmaudit_version(),
-        "git_revision": git_revision(),  # of fmaudit's own source tree (None after a plain pip install)
-        "project_revision": git_revision(os.getcwd()),  # of the user's project, when run inside a git checkout
+        "git_revision": revisions[0],  # of fmaudit's own source tree (None after a plain pip install)
+        "project_revision": revisions[1],  # of the user's project, when run inside a git checkout
         "packages": package_versions(),
     }
 
