@@ -1,8 +1,8 @@
 """The batch path of the JSONL reader: a block of whole lines decoded and checked in a few C calls.
 
 Most lines of a corpus look alike: an object with a string ``id``, a non-blank string ``text`` and a flat
-``meta`` (scalar values only). A block of such lines is decoded by one msgspec call into typed records, and the
-checks on its ids and texts run as maps over the block, with no Python bytecode per line. A block holding
+``meta`` (scalar values only). A block of such lines is decoded by one msgspec call straight into documents, and
+the checks on its ids, texts and meta run as maps over the block, with no Python bytecode per line. A block holding
 anything else (a malformed line, a blank line, an extra top-level field, nested meta, an integer beyond 64 bits,
 a reserved id, a blank text) gives None, and the reader takes that block line by line through
 :func:`fmaudit.corpus.records.parse_json_record`, the reference, which names what is wrong with each line.
@@ -19,25 +19,15 @@ import msgspec
 
 from fmaudit.corpus.records import DERIVED_SUFFIXES, Document
 
-# The per-line path parses with orjson, which reads integers up to 2**64 - 1 exactly and larger ones as floats,
-# where msgspec reads them all exactly: the batch path takes only the range of a signed 64-bit integer (what
-# msgspec's bounds allow), and a block with a larger integer goes line by line.
-_Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
-_Scalar = Union[str, _Int, float, bool, None]
-
-
-class _FlatRecord(msgspec.Struct, forbid_unknown_fields=True):
-    """A line the batch path accepts: exactly these fields (``meta`` optional), of these types."""
-
-    id: str
-    text: str
-    meta: dict[str, _Scalar] = {}
-
-
-_decode_lines = msgspec.json.Decoder(_FlatRecord).decode_lines
+_decode_lines = msgspec.json.Decoder(Document).decode_lines  # exactly id, text and meta (optional): no other field
 _has_text = re.compile(r"\S").search  # re's \s is str.isspace's set (tests/test_corpus_blocks.py checks)
 _reserved = methodcaller("endswith", DERIVED_SUFFIXES)
 _ids, _texts, _metas = attrgetter("id"), attrgetter("text"), attrgetter("meta")
+# The per-line path parses with orjson, which reads integers up to 2**64 - 1 exactly and larger ones as floats,
+# where msgspec reads them all exactly: the batch path takes the range of a signed 64-bit integer (what msgspec's
+# bounds allow), and a block with any other integer in meta goes line by line.
+_Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+_PLAIN_METAS = list[dict[str, Union[str, _Int, float, bool, None]]]  # meta values the batch path takes
 
 
 def decode_block(block: bytes, lines: int) -> Optional[list[Document]]:
@@ -49,7 +39,10 @@ def decode_block(block: bytes, lines: int) -> Optional[list[Document]]:
         return None
     if len(records) != lines:  # a blank line: no record, and the line numbers would shift
         return None
-    ids, texts = list(map(_ids, records)), list(map(_texts, records))
-    if not all(map(_has_text, texts)) or any(map(_reserved, ids)):
+    if not all(map(_has_text, map(_texts, records))) or any(map(_reserved, map(_ids, records))):
         return None
-    return list(map(Document, ids, texts, map(_metas, records)))
+    try:
+        msgspec.convert(list(map(_metas, records)), _PLAIN_METAS)  # checked in C (the copy it makes is dropped)
+    except msgspec.ValidationError:
+        return None
+    return records
