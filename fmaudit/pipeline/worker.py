@@ -8,8 +8,9 @@ kept, dropped with a reason or held; a stage that loses a document is a bug and 
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Iterable, Iterator, Optional
 
 from fmaudit.corpus import Document, Quarantined, Record
 from fmaudit.pipeline.global_pass import commit_signatures, load_pending
@@ -117,6 +118,29 @@ class ShardProcessor:
     def process(self, task: ShardTask) -> ShardResult:
         if self.spec.mode == "sign":
             return self._sign(task)
+        return self._commit(self._run(task))
+
+    def process_all(self, tasks: Iterable[ShardTask]) -> Iterator[ShardResult]:
+        """Process ``tasks`` in order, committing each shard on a thread while the next one is read and run.
+
+        A commit is mostly hashing and writing, which release the GIL, so it overlaps the next shard's work
+        where a core is free. One commit at a time, in shard order, so the files, their hashes and the
+        completion markers are those of :meth:`process`; a shard's result comes once its commit is done."""
+        if self.spec.mode == "sign":
+            yield from map(self.process, tasks)
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix="fmaudit-commit") as committer:
+            committing: Optional[Future] = None
+            for task in tasks:
+                done = self._run(task)
+                if committing is not None:
+                    yield committing.result()
+                committing = committer.submit(self._commit, done)
+            if committing is not None:
+                yield committing.result()
+
+    def _run(self, task: ShardTask) -> tuple[ShardWork, ShardResult]:
+        """The stages over one shard: its output rows and statistics, not yet committed."""
         # after a sign pass that ran the stages before the global ones, the shard continues from there
         pending = load_pending(self.layout.out, task.index) if self.spec.skip else None
         work = ShardWork.from_json(pending, self.spec.samples) if pending else \
@@ -129,9 +153,13 @@ class ShardProcessor:
         work.files["data"] = work.docs  # documents, written as their to_json() rows
         self._count_outcomes(work.totals, work.files, work.added_ids)
         work.stage_stats[PIPELINE] = work.totals.to_json()
+        return work, ShardResult(task.index, len(task.records), work.stage_stats)
+
+    def _commit(self, done: tuple[ShardWork, ShardResult]) -> ShardResult:
+        work, result = done
         suffix = ".jsonl.gz" if self.spec.gzip_output else ".jsonl"
-        self.layout.commit_shard(task.index, work.files, work.stage_stats, suffix)
-        return ShardResult(task.index, len(task.records), work.stage_stats)
+        self.layout.commit_shard(result.index, work.files, work.stage_stats, suffix)
+        return result
 
     def _sign(self, task: ShardTask) -> ShardResult:
         """The sign pass: the stages before the global ones, then the global stages' signatures."""

@@ -19,9 +19,7 @@ class LocalEngine(Engine):
     def run(self, spec: ProcessorSpec, tasks: Iterable[ShardTask],
             report: Optional[Report] = None) -> Iterator[ShardResult]:
         if self.workers == 1:
-            processor = ShardProcessor(spec, report or no_report)
-            for task in tasks:
-                yield processor.process(task)
+            yield from ShardProcessor(spec, report or no_report).process_all(tasks)
             return
         import multiprocessing as mp
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
