@@ -79,8 +79,9 @@ WORDS = ("the of and to in is was for on that with as by at from it this be are 
          "through between because government language training evaluation dataset model").split()
 
 
-def make_corpus(path: Path, docs: int, seed: int = 0) -> None:
-    """``docs`` JSONL documents of 140 to 300 words (about 1.2 KB a line), seeded."""
+def make_corpus(path: Path, docs: int, seed: int = 0, nested: bool = False) -> None:
+    """``docs`` JSONL documents of 140 to 300 words (about 1.2 KB a line), seeded; with ``nested``, each meta holds
+    a list too, which the reader's batch path leaves to the per-line path."""
     import orjson
 
     rng = random.Random(seed)
@@ -89,8 +90,9 @@ def make_corpus(path: Path, docs: int, seed: int = 0) -> None:
     with open(path, "wb") as f:
         for i in range(docs):
             start, n = rng.randrange(len(stream) - 400), rng.randint(140, 300)
-            f.write(orjson.dumps({"id": f"d{i}", "text": " ".join(stream[start:start + n]),
-                                  "meta": {"source": "bench", "n": i}}, option=orjson.OPT_APPEND_NEWLINE))
+            meta = {"source": "bench", "n": i, **({"tags": ["a", str(i % 7)]} if nested else {})}
+            f.write(orjson.dumps({"id": f"d{i}", "text": " ".join(stream[start:start + n]), "meta": meta},
+                                 option=orjson.OPT_APPEND_NEWLINE))
 
 
 PLAIN_LOOP = """
@@ -141,15 +143,18 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "fmaudit")], check=True)
     tmp = Path(tempfile.mkdtemp(prefix="fmaudit-bench-"))
     try:
-        src, big = tmp / "c.jsonl", tmp / "big" / "c.jsonl"
+        src, big, nested = tmp / "c.jsonl", tmp / "big" / "c.jsonl", tmp / "nested" / "c.jsonl"
         make_corpus(src, args.docs)
+        make_corpus(nested, args.docs, nested=True)
         policy = tmp / "noop.yaml"
         policy.write_text("version: 1\nname: bench\npipeline: {shard_size: 5000, samples: 0}\nstages:\n"
                           "  - stage: noop\n")
         runs = {"orjson": lambda: plain_loop(src, tmp / "plain" / "out.jsonl", "orjson"),
                 "fm1": lambda: run_fmaudit(policy, src, tmp / "fm1", 1),
                 "json": lambda: plain_loop(src, tmp / "plain" / "out.jsonl", "json"),
-                "fmn": lambda: run_fmaudit(policy, src, tmp / "fmn", args.workers)}
+                "fmn": lambda: run_fmaudit(policy, src, tmp / "fmn", args.workers),
+                "orjson_nested": lambda: plain_loop(nested, tmp / "plain" / "out.jsonl", "orjson"),
+                "fm1_nested": lambda: run_fmaudit(policy, nested, tmp / "fm1n", 1)}
         rounds = [{name: run() for name, run in runs.items()} for _ in range(args.rounds)]  # interleaved
         written = sum(sum(1 for _ in open(p, "rb")) for p in (tmp / "fm1" / "data").glob("*.jsonl"))
         assert written == args.docs, f"the runner wrote {written} of {args.docs} documents"
@@ -167,12 +172,15 @@ def main() -> None:
               f"{args.rounds} interleaved rounds, whole processes, medians; load average {os.getloadavg()[0]:.1f}")
         for name, label in (("orjson", "plain loop, orjson"), ("json", "plain loop, stdlib json"),
                             ("fm1", "fmaudit filter, noop, 1 worker"),
-                            ("fmn", f"fmaudit filter, noop, {args.workers} processes")):
+                            ("fmn", f"fmaudit filter, noop, {args.workers} processes"),
+                            ("orjson_nested", "nested meta: plain loop, orjson"),
+                            ("fm1_nested", "nested meta: fmaudit, 1 worker")):
             print(f"{label:36s} {n / med(name):8.0f} docs/s (wall {med(name):.2f} s, cpu {med(name, 'cpu'):.2f} s)")
         rss = med("fm1", "rss")
         print(f"driver peak RSS: {rss:.0f} MiB at {n} docs, {rss_big:.0f} MiB at {4 * n} docs")
         print(f"ratio={ratio('orjson', 'fm1'):.2f} ratio_stdlib_json={ratio('json', 'fm1'):.2f} "
               f"ratio_cpu={ratio('orjson', 'fm1', 'cpu'):.2f} ratio_{args.workers}_workers={ratio('orjson', 'fmn'):.2f} "
+              f"ratio_nested_meta={ratio('orjson_nested', 'fm1_nested'):.2f} "
               f"docs_per_s={n / med('fm1'):.0f} orjson_docs_per_s={n / med('orjson'):.0f} "
               f"rss_growth_4x={rss_big / rss:.2f}")
     finally:
