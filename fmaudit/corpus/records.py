@@ -9,7 +9,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
+from typing import Annotated, Union
 
 import msgspec
 import orjson
@@ -35,16 +35,27 @@ def derived_id(parent_id: str, tag: str) -> str:
     return f"{parent_id}#{tag}"
 
 
+# The metas the reader's batch path decodes (fmaudit.corpus.blocks): scalars, lists and objects nested three
+# levels at most (far within MAX_META_DEPTH), and integers within 64 bits only. The per-line path parses with
+# orjson, which reads integers up to 2**64 - 1 exactly and larger ones as floats, where msgspec reads them all
+# exactly: a line with any other integer in meta is left to the per-line path, which decides what it is.
+_Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+_Scalar = Union[str, _Int, float, bool, None]
+_Nested1 = Union[str, _Int, float, bool, None, list[_Scalar], dict[str, _Scalar]]
+BatchMeta = dict[str, Union[str, _Int, float, bool, None, list[_Nested1], dict[str, _Nested1]]]
+
+
 class Document(msgspec.Struct, forbid_unknown_fields=True):
     """One document of the corpus. Extra top-level fields of an input record are kept in ``meta``.
 
-    A msgspec Struct: millions are built per job, in C (the reader's batch path decodes lines straight into
-    documents; ``forbid_unknown_fields`` only concerns that decoding), and written without an intermediate dict.
-    Types are not checked when a document is built in code."""
+    A msgspec Struct: millions are built per job, in C, and written without an intermediate dict. The field
+    types are what the reader's batch path decodes in one call (exactly these fields, ``meta`` optional and of
+    :data:`BatchMeta`); nothing is checked when a document is built in code, and a document the per-line path
+    reads, or a stage writes, may hold any JSON value in ``meta``."""
 
     id: str
     text: str
-    meta: dict = {}  # msgspec gives each document its own empty dict
+    meta: BatchMeta = {}  # msgspec gives each document its own empty dict
 
     def to_json(self) -> dict:
         return {"id": self.id, "text": self.text, "meta": self.meta}
