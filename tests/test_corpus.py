@@ -125,3 +125,32 @@ def test_json_rows_of_fmaudit_files_name_file_and_line(tmp_path):
         list(iter_json_rows(cut))
     with pytest.raises(InputError, match=r"missing\.jsonl: cannot read"):
         list(iter_json_rows(tmp_path / "missing.jsonl"))
+
+
+def test_read_digest_hashes_on_a_thread_what_was_read(monkeypatch):
+    import gc
+    import hashlib
+    import threading
+
+    from fmaudit.corpus import ReadDigest
+
+    monkeypatch.setattr(ReadDigest, "HASH_CHUNK", 1000)
+    blocks = [bytes([i]) * (300 + i) for i in range(40)]
+
+    def hashers():
+        return [t for t in threading.enumerate() if t.name == "fmaudit-read-hash"]
+
+    digest = ReadDigest()
+    for b in blocks:
+        digest.update(memoryview(bytearray(b)))  # a view into a buffer the reader reuses
+    assert len(hashers()) == 1
+    assert digest.hexdigest() == hashlib.sha256(b"".join(blocks)).hexdigest() == digest.hexdigest()
+    assert not hashers()
+    abandoned = ReadDigest()
+    for b in blocks:
+        abandoned.update(b)
+    del abandoned  # a reader given up on before its end: its thread ends too
+    gc.collect()
+    for t in hashers():
+        t.join(5)
+    assert not hashers()

@@ -7,8 +7,11 @@ import gzip
 import hashlib
 import logging
 import os
+import queue
+import threading
+import weakref
 from pathlib import Path
-from typing import IO, Iterable, Iterator
+from typing import IO, Iterable, Iterator, Optional
 
 
 from fmaudit.corpus.records import JSONL_SUFFIXES, PARQUET_SUFFIXES, TEXT_SUFFIXES
@@ -105,20 +108,54 @@ def check_read_hashes(recorded: dict[str, str], read: dict[str, str | None]) -> 
 
 class ReadDigest:
     """sha256 of the bytes a reader consumed; ``whole`` is False when the file could not be read to its end.
-    ``position``: an object whose ``bytes`` counts what is consumed (a progress bar's), or None."""
+    ``position``: an object whose ``bytes`` counts what is consumed (a progress bar's), or None.
+
+    The bytes are hashed on a thread, :data:`HASH_CHUNK` at a time: hashing releases the GIL, so where a core is
+    free it costs the reader nothing. At most :data:`HASH_BACKLOG` chunks wait (the reader waits beyond that);
+    a file smaller than a chunk is hashed in :meth:`hexdigest`, with no thread."""
+
+    HASH_CHUNK = 4 << 20  # large, so the thread takes the GIL back (to join a chunk) a few times per file only
+    HASH_BACKLOG = 4
 
     def __init__(self, position=None) -> None:
         self._h = hashlib.sha256()
         self.whole = True
         self.position = position
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._chunks: Optional[queue.Queue] = None
+        self._hasher: Optional[threading.Thread] = None
 
     def update(self, block) -> None:
-        self._h.update(block)
+        self._pending.append(bytes(block))  # a view into a reused buffer (below a gzip decoder) is copied
+        self._pending_bytes += len(block)
         if self.position is not None:
             self.position.bytes += len(block)
+        if self._pending_bytes >= self.HASH_CHUNK:
+            if self._hasher is None:
+                self._chunks = queue.Queue(self.HASH_BACKLOG)
+                self._hasher = threading.Thread(target=_hash_chunks, args=(self._chunks, self._h),
+                                                name="fmaudit-read-hash", daemon=True)
+                self._hasher.start()
+                weakref.finalize(self, self._chunks.put, None)  # a reader given up on: the thread ends
+            self._chunks.put(self._pending)
+            self._pending, self._pending_bytes = [], 0
 
     def hexdigest(self) -> str:
+        if self._hasher is not None:
+            self._chunks.put(None)
+            self._hasher.join()
+            self._hasher = None
+        for block in self._pending:
+            self._h.update(block)
+        self._pending, self._pending_bytes = [], 0
         return self._h.hexdigest()
+
+
+def _hash_chunks(chunks: queue.Queue, digest) -> None:
+    """The hashing thread of a :class:`ReadDigest` (holding no reference to it): each chunk until None."""
+    while (chunk := chunks.get()) is not None:
+        digest.update(b"".join(chunk))
 
 
 class HashingReader:

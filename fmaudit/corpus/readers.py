@@ -49,7 +49,8 @@ def read_corpus_batches(paths: Iterable[str | os.PathLike], max_chars: int | Non
             else:
                 yield [_check_document(rec, line, path, max_chars, seen) for line, rec in zip(lines, records)]
         if hashes is not None:
-            hashes[str(path)] = digest.hexdigest() if digest.whole else None
+            sha256 = digest.hexdigest()  # also ends its hashing thread
+            hashes[str(path)] = sha256 if digest.whole else None
 
 
 _ids, _texts = attrgetter("id"), attrgetter("text")
