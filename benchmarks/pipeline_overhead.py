@@ -15,35 +15,31 @@ hashes inputs as they are read and writes a manifest of sha256s, statistics and 
 second figure shows what shipping shards between processes costs. Also prints the driver's peak memory for the
 corpus and for one four times larger (flat memory).
 
-Where the runner's time goes (CPU seconds, 100k documents of 1.2 KB, one worker, fmaudit's bytecode compiled;
-2026-12-01 on a 2-core machine shared at load 1 to 3, medians of four or five runs, each figure +-20% from run to
-run; the orjson loop takes 0.7 to 1.0 there): start-up 0.28 (imports and the argument parser: pydantic and the
-policy models, yaml, the stages' registry), the pass 1.3 to 1.8, the reports 0.1 to 0.15 (importing the schema
-validator 0.05, summary.html 0.04). In the pass, per document (in process, best of seven): orjson.loads 1.8 us,
-the Document and its checks 1.1 us, the duplicate-id index 0.4 us (a set of 64-bit digests too big for the
-cache), encoding at the commit 0.8 us; the sha256 of every input byte as read and of every output byte as
-written, 0.085 s each (1.4 GB/s); holding each shard of 5000 documents until its atomic commit about 0.2 s in
-all. Under valgrind the fixed part (a one-document job) is 1.36 G instructions and each document about 41k
-(loads 13k, dumps 5k); the plain loop takes about 30k a document.
+How the runner reads and writes (since 2026-12-01, evening): the reader hands msgspec a 64 KiB block of whole lines
+at a time, decoded straight into documents whose field types are what the block may hold (fmaudit/corpus/blocks.py:
+an id, a non-blank text, a meta nested three levels at most); the checks on a block's ids and texts, and its
+duplicate ids, run as maps over the block. Any other block goes line by line through orjson, the reference (a test
+checks that both read the same documents). Documents are msgspec Structs, written by one encode call per 2048. With
+one worker, each shard's commit (encode, sha256, write, rename, marker) runs on a thread while the next shard is read,
+and the inputs are hashed on a thread, 4 MiB at a time: sha256 and writes release the GIL, so those threads cost
+nothing where a core is free and little where none is (``ratio_cpu``, which counts them, is the steadier figure).
 
-Changed on 2026-12-01: the manifest takes each output file's sha256 from the commit that wrote it (checked
-against the file's size, times and inode) instead of reading the outputs back (0.1 s at the reports, now 0.003;
-the hashing itself moved into the commits); the reader cuts 64 KiB blocks instead of 1 MiB (orjson.loads of
-every line 0.33 s, now 0.21 s, in isolation); one scan of the entry points instead of two; git and package
-versions gathered on a thread from the job's start; and this benchmark compiles fmaudit's bytecode first, as an
-installed package has it (a checkout run with PYTHONDONTWRITEBYTECODE, as here, compiled some sixty modules at
-every start, 0.1 s). Tried and dropped, slower on this loaded machine: hashing on a background thread (0.25 s
-more CPU with no idle core), and encoding each kept document's line right after parsing it to write it back
-unchanged (a shard then holds its bytes twice; 0.1 to 0.3 s more, and the driver's peak memory 190 MiB instead
-of 83). Old and new code in the same interleaved rounds differ by less than the spread between runs (10 rounds
-at load 2.3: 2.36 s CPU before, 2.34 after, the loop 0.92): most of the move from the 0.35 reported before is
-the compiled bytecode. At the defaults, load 1.3 to 1.5: ratio=0.51 ratio_cpu=0.42, then ratio=0.44
-ratio_cpu=0.35 (ratio_2_workers 0.40 to 0.44).
+Where the time goes now (100k documents, one worker; perf, 2026-12-01, load about 1): a one-document job costs
+0.65 to 0.75 s, of which the interpreter 0.05, pydantic and the policy models 0.2, importlib.metadata (the reports'
+package versions, and pydantic's plug-in scan) 0.05 to 0.1, jinja2 (summary.html) 0.04, yaml 0.03, msgspec 0.02; the
+pass about 0.9 s wall and 1.1 s CPU: msgspec's decoding 0.18 and encoding 0.13, the two sha256s 0.18 (threads),
+writing 0.12 (thread), counting each block's lines (the line numbers a quarantine record names) 0.08, reading 0.08.
+The plain orjson loop takes 1.0 to 1.3 s wall and 0.8 to 1.0 s CPU. What is left of the gap is the fixed cost:
+0.8 holds where the loop's run is 1.2 s or more; the per-document work is at or below the loop's.
 
-What stands between this and 0.8: at 0.8 the runner may spend 0.2 s beyond the loop's work, less than its
-start-up alone. Parsing and encoding are the loop's own work; the two sha256 passes are the manifest's promise;
-what is left is Python per document (the Document, its checks, the id index: about 1.5 us, 0.15 s), holding
-whole shards for atomic commits, and the fixed start-up and reports (about 0.45 s with the policy and job files).
+History. At the start of 2026-12-01: ratio=0.35 (the stdlib baseline had flattered it). Then, the same day: hashes
+of outputs taken as written; the reader's 64 KiB blocks (1 MiB ones left the cache); one entry-point scan; this
+benchmark compiling fmaudit's bytecode first, as an installed package has it (a checkout run with
+PYTHONDONTWRITEBYTECODE compiled some sixty modules at every start, 0.1 s): ratio=0.44 to 0.57. Then the fixed cost
+(below) and the batch path above. Tried and dropped: encoding each kept document's line right after parsing it
+(a shard then holds its bytes twice; 0.1 to 0.3 s more, and 190 MiB peak instead of 83); hashing each 64 KiB block
+on a thread (0.25 s more CPU: the thread took the GIL back for every block); checking meta with msgspec.convert (a
+copy of every meta; the decoder checks the types itself now); a blank-line scan instead of counting lines (as slow).
 
 Fixed cost of a job (a one-document corpus, the noop stage, one worker, `fmaudit filter` as a whole process,
 bytecode compiled; 2026-12-01, 9 interleaved rounds at load 2.8, medians): 0.88 s wall, 0.87 s CPU, 1.60 G
@@ -54,7 +50,7 @@ compiled ahead of time by fastjsonschema (0.005 s), the parser built for the job
 scan for built-in names, package versions read from the metadata headers only, and the environment (git, versions)
 gathered while the job loads. What is left is the libraries a job loads: pydantic and its first model 0.23 (with
 its own entry-point scan for plug-ins), jinja2 for summary.html 0.04 (0.12 G instructions), yaml 0.03,
-importlib.metadata 0.04, the interpreter 0.05: 0.35 s needs pydantic out of the start-up.
+importlib.metadata 0.04, the interpreter 0.05.
 
     python benchmarks/pipeline_overhead.py [--docs 100000] [--rounds 3] [--workers N]
 """

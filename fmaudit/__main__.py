@@ -1,3 +1,3 @@
-from fmaudit.cli import main
+from fmaudit.cli import run
 
-raise SystemExit(main())
+run()
