@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from fmaudit.corpus import Document, IdIndex, Quarantined, dumps, parse_json_record, read_corpus, read_jsonl, write_jsonl
+from fmaudit.corpus import inputs
 from fmaudit.corpus.blocks import _has_text, decode_block
 from fmaudit.corpus.readers import jsonl_batches
 
@@ -110,9 +111,10 @@ def test_regex_whitespace_is_str_isspace():
         assert bool(_has_text(c)) == (not c.isspace()), hex(cp)
 
 
-def test_files_read_with_every_line_number_whatever_the_blocks(tmp_path):
+def test_files_read_with_every_line_number_whatever_the_blocks(tmp_path, monkeypatch):
     """A file of ordinary blocks, blank lines, bad lines and a line longer than a read block: the records and line
     numbers are those of reading it one line at a time; most of it takes the batch path."""
+    monkeypatch.setattr(inputs, "READ_BLOCK", 1 << 16)  # blocks of about 400 lines here
     rng = random.Random(1)
     lines = [orjson.dumps({"id": f"d{i}", "text": "word " * rng.randint(1, 60), "meta": {"n": i}})
              for i in range(6000)]
