@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import random
 import sys
 
@@ -10,7 +11,7 @@ import pytest
 
 from fmaudit.corpus import Document, IdIndex, Quarantined, dumps, parse_json_record, read_corpus, read_jsonl, write_jsonl
 from fmaudit.corpus import inputs
-from fmaudit.corpus.blocks import _has_text, decode_block
+from fmaudit.corpus.blocks import BlockLines, LineCounter, _has_text, decode_block
 from fmaudit.corpus.readers import jsonl_batches
 
 SRC = "c.jsonl"
@@ -111,9 +112,11 @@ def test_regex_whitespace_is_str_isspace():
         assert bool(_has_text(c)) == (not c.isspace()), hex(cp)
 
 
-def test_files_read_with_every_line_number_whatever_the_blocks(tmp_path, monkeypatch):
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+def test_files_read_with_every_line_number_whatever_the_blocks(tmp_path, monkeypatch, gz):
     """A file of ordinary blocks, blank lines, bad lines and a line longer than a read block: the records and line
-    numbers are those of reading it one line at a time; most of it takes the batch path."""
+    numbers are those of reading it one line at a time; most of it takes the batch path. (A plain file's lines are
+    counted only where a number is needed, a gzip file's as it is read.)"""
     monkeypatch.setattr(inputs, "READ_BLOCK", 1 << 16)  # blocks of about 400 lines here
     rng = random.Random(1)
     lines = [orjson.dumps({"id": f"d{i}", "text": "word " * rng.randint(1, 60), "meta": {"n": i}})
@@ -121,15 +124,16 @@ def test_files_read_with_every_line_number_whatever_the_blocks(tmp_path, monkeyp
     for at, raw in ((5, b""), (17, b"   "), (2500, LINES[17]), (4000, LINES[39]), (4100, b"\r"),
                     (5000, orjson.dumps({"id": "long", "text": "x" * 300_000}))):
         lines.insert(at, raw)
-    path = tmp_path / "c.jsonl"
-    path.write_bytes(b"\xef\xbb\xbf" + b"\n".join(lines))  # a byte-order mark, no final newline
+    path = tmp_path / ("c.jsonl.gz" if gz else "c.jsonl")
+    content = b"\xef\xbb\xbf" + b"\n".join(lines)  # a byte-order mark, no final newline
+    path.write_bytes(gzip.compress(content, mtime=0) if gz else content)
     got = list(read_jsonl(path))
     want = [(n, _reference(raw[3:] if n == 1 else raw, n)) for n, raw in enumerate([b"\xef\xbb\xbf" + lines[0]] +
                                                                                   lines[1:], 1) if raw.strip()]
     want = [(n, Quarantined(str(path), n, r.kind, r.error, r.raw) if type(r) is Quarantined else r) for n, r in want]
     assert got == want
     batches = list(jsonl_batches(path))
-    fast = sum(len(records) for lines_, records in batches if type(lines_) is range)
+    fast = sum(len(records) for lines_, records in batches if type(lines_) in (range, BlockLines))
     assert fast > 0.6 * len(got)  # each odd line sends its block of about 400 lines down the per-line path
 
 
@@ -137,10 +141,10 @@ def test_duplicate_ids_and_long_texts_in_an_ordinary_block_are_found(tmp_path):
     path = tmp_path / "c.jsonl"
     rows = [{"id": f"d{i}", "text": "ok"} for i in range(50)] + [{"id": "d3", "text": "again"},
                                                                   {"id": "big", "text": "y" * 100}]
-    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    path.write_bytes(b"\n \n" + b"".join(orjson.dumps(r) + b"\n\r\n" for r in rows))  # blank lines between
     records = list(read_corpus([path], max_chars=50))
     kinds = [(r.line, r.kind) for r in records if type(r) is Quarantined]
-    assert kinds == [(51, "duplicate_id"), (52, "too_long")]
+    assert kinds == [(103, "duplicate_id"), (105, "too_long")]
     assert sum(type(r) is Document for r in records) == 50
 
 
@@ -164,3 +168,13 @@ def test_documents_and_their_rows_are_written_alike(tmp_path):
     assert written == (tmp_path / "r.jsonl").read_bytes()
     assert written == "".join(dumps(d.to_json()) + "\n" for d in docs).encode()
     assert [orjson.loads(x) for x in written.splitlines()][0]["meta"] == {"f": 1e300, "i": 2.0 ** 70, "s": None}
+
+
+def test_line_counter_counts_each_byte_once_and_goes_back_when_asked(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(b"a\nb\n\nc\n" * 1000)
+    counter = LineCounter(path)
+    assert [counter.line_at(o) for o in (0, 2, 4, 5, 8, 8 * 1000)] == [1, 2, 3, 4, 5, 4001]
+    assert counter.line_at(4) == 3  # earlier: counted again from the start
+    counter.close()
+    assert counter.line_at(10) == 6

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 from operator import attrgetter, methodcaller
-from typing import Optional
+from pathlib import Path
+from typing import BinaryIO, Iterator, Optional
 
 import msgspec
 
@@ -25,15 +26,61 @@ _reserved = methodcaller("endswith", DERIVED_SUFFIXES)
 _ids, _texts = attrgetter("id"), attrgetter("text")
 
 
-def decode_block(block: bytes, lines: int) -> Optional[list[Document]]:
-    """The documents of ``block``, ``lines`` whole JSONL lines (the last one may lack its newline), one per
-    line; None when any line is not an ordinary record (the caller then reads the block line by line)."""
+def decode_block(block: bytes, lines: Optional[int] = None) -> Optional[list[Document]]:
+    """The documents of ``block``, whole JSONL lines (the last one may lack its newline), one per line that is
+    not blank; None when any line is not an ordinary record (the caller then reads the block line by line).
+    Given the block's number of ``lines``, a block with a blank line gives None too."""
     try:
         records = _decode_lines(block)
     except (msgspec.MsgspecError, UnicodeDecodeError, ValueError):
         return None
-    if len(records) != lines:  # a blank line: no record, and the line numbers would shift
+    if lines is not None and len(records) != lines:  # a blank line: no record
         return None
     if not all(map(_has_text, map(_texts, records))) or any(map(_reserved, map(_ids, records))):
         return None
     return records
+
+
+class LineCounter:
+    """The line number at a byte offset of a plain file, its newlines counted only when first asked: a file in
+    which no record needs its line named (no quarantine, no line-by-line block) is never counted. Offsets
+    asked for in order are counted once each; an earlier one counts again from the start."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: Optional[BinaryIO] = None
+        self._offset, self._line = 0, 1
+
+    def line_at(self, offset: int) -> int:
+        if self._file is None or offset < self._offset:
+            self.close()
+            self._file, self._offset, self._line = open(self.path, "rb"), 0, 1
+        while self._offset < offset:
+            chunk = self._file.read(min(1 << 20, offset - self._offset))
+            if not chunk:  # the file shrank while it was read: the job's read hashes say so
+                break
+            self._line += chunk.count(b"\n")
+            self._offset += len(chunk)
+        return self._line
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class BlockLines:
+    """The line numbers of a decoded block's documents, found when first needed: the block's first line from
+    the file's :class:`LineCounter`, then each line of the block that is not blank."""
+
+    __slots__ = ("_block", "_offset", "_counter", "_lines")
+
+    def __init__(self, block: bytes, offset: int, counter: LineCounter) -> None:
+        self._block, self._offset, self._counter = block, offset, counter
+        self._lines: Optional[list[int]] = None
+
+    def __iter__(self) -> Iterator[int]:
+        if self._lines is None:
+            first = self._counter.line_at(self._offset)
+            self._lines = [n for n, line in enumerate(self._block.split(b"\n"), first) if line.strip(b" \t\r")]
+        return iter(self._lines)
