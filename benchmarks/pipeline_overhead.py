@@ -15,22 +15,28 @@ hashes inputs as they are read and writes a manifest of sha256s, statistics and 
 second figure shows what shipping shards between processes costs. Also prints the driver's peak memory for the
 corpus and for one four times larger (flat memory).
 
-How the runner reads and writes (since 2026-12-01, evening): the reader hands msgspec a 64 KiB block of whole lines
-at a time, decoded straight into documents whose field types are what the block may hold (fmaudit/corpus/blocks.py:
-an id, a non-blank text, a meta nested three levels at most); the checks on a block's ids and texts, and its
-duplicate ids, run as maps over the block. Any other block goes line by line through orjson, the reference (a test
-checks that both read the same documents). Documents are msgspec Structs, written by one encode call per 2048. With
-one worker, each shard's commit (encode, sha256, write, rename, marker) runs on a thread while the next shard is read,
-and the inputs are hashed on a thread, 4 MiB at a time: sha256 and writes release the GIL, so those threads cost
-nothing where a core is free and little where none is (``ratio_cpu``, which counts them, is the steadier figure).
+How the runner reads and writes (since 2026-12-01, evening): the reader hands msgspec a 256 KiB block of whole
+lines at a time, decoded straight into documents whose field types are what a block may hold (an id, a non-blank
+text, a meta nested three levels at most: fmaudit/corpus/blocks.py); the checks on a block's ids and texts, and its
+duplicate ids, run as maps over the block, and a plain file's lines are counted only where a line number is needed.
+Any other block goes line by line through orjson, the reference (tests/test_corpus_blocks.py checks that both read
+the same documents and lines). Documents are msgspec Structs, written by one encode call per 2048. With one worker,
+each shard's commit (encode, sha256, write, rename, marker) runs on a thread while the next shard is read, and the
+inputs are hashed on a thread, 4 MiB at a time: sha256 and writes release the GIL, so those threads cost nothing
+where a core is free (``ratio_cpu`` counts them: it is the figure for a machine with no core to spare). The
+process freezes its objects out of the garbage collector before it exits (the last collection was 0.13 s) and
+collects its youngest objects every 50,000 allocations (start-up's collections found nothing, 0.03 to 0.05 s).
 
-Where the time goes now (100k documents, one worker; perf, 2026-12-01, load about 1): a one-document job costs
-0.65 to 0.75 s, of which the interpreter 0.05, pydantic and the policy models 0.2, importlib.metadata (the reports'
-package versions, and pydantic's plug-in scan) 0.05 to 0.1, jinja2 (summary.html) 0.04, yaml 0.03, msgspec 0.02; the
-pass about 0.9 s wall and 1.1 s CPU: msgspec's decoding 0.18 and encoding 0.13, the two sha256s 0.18 (threads),
-writing 0.12 (thread), counting each block's lines (the line numbers a quarantine record names) 0.08, reading 0.08.
-The plain orjson loop takes 1.0 to 1.3 s wall and 0.8 to 1.0 s CPU. What is left of the gap is the fixed cost:
-0.8 holds where the loop's run is 1.2 s or more; the per-document work is at or below the loop's.
+Figures (2026-12-01 19:49, load 1.0, 5 rounds): ratio=0.90 ratio_cpu=0.59 ratio_nested_meta=0.77
+ratio_2_workers=0.48 ratio_stdlib_json=2.38; the runner 1.37 s wall and 1.64 s CPU against the orjson loop's 1.26 and
+1.04; peak memory 81 MiB at 100k documents, 106 MiB at 400k. The same session read 0.73 before the fixed-cost work
+below had all landed, 0.78 with the exit freeze, 0.80 to 0.81 with the collector's threshold and 256 KiB blocks.
+Where the time goes now (perf, 100k documents): a one-document job is 0.5 to 0.6 s (the interpreter 0.05, pydantic
+and the policy models 0.2, importlib.metadata 0.05 to 0.1, jinja2 for summary.html 0.04, yaml 0.03, msgspec 0.02); the
+pass about 0.8 s wall and 1.0 s CPU (msgspec's decoding 0.18 and encoding 0.13, the two sha256s 0.18 and writing 0.12
+on threads, reading 0.08, allocating and freeing the documents most of the rest). The per-document work is below the
+loop's; what is left of the gap is the fixed cost. A meta with lists costs the decoder more (ratio_nested_meta). With
+two processes, shards are pickled to the workers (about 9 us a document each way), more than a no-op stage saves.
 
 History. At the start of 2026-12-01: ratio=0.35 (the stdlib baseline had flattered it). Then, the same day: hashes
 of outputs taken as written; the reader's 64 KiB blocks (1 MiB ones left the cache); one entry-point scan; this
@@ -39,7 +45,8 @@ PYTHONDONTWRITEBYTECODE compiled some sixty modules at every start, 0.1 s): rati
 (below) and the batch path above. Tried and dropped: encoding each kept document's line right after parsing it
 (a shard then holds its bytes twice; 0.1 to 0.3 s more, and 190 MiB peak instead of 83); hashing each 64 KiB block
 on a thread (0.25 s more CPU: the thread took the GIL back for every block); checking meta with msgspec.convert (a
-copy of every meta; the decoder checks the types itself now); a blank-line scan instead of counting lines (as slow).
+copy of every meta; the decoder checks the types itself now); a blank-line scan instead of counting lines (as slow
+as counting, 1 GB/s; counting only where needed replaced both).
 
 Fixed cost of a job (a one-document corpus, the noop stage, one worker, `fmaudit filter` as a whole process,
 bytecode compiled; 2026-12-01, 9 interleaved rounds at load 2.8, medians): 0.88 s wall, 0.87 s CPU, 1.60 G
