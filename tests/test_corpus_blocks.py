@@ -148,6 +148,18 @@ def test_duplicate_ids_and_long_texts_in_an_ordinary_block_are_found(tmp_path):
     assert sum(type(r) is Document for r in records) == 50
 
 
+@pytest.mark.parametrize("content", [b"\n\n  \n", b"\r\n" * 100_000, b"\n" * 300_000 + b'{"id":"a","text":"x"}'],
+                         ids=["blank", "many-crlf", "blank-block-then-one"])
+def test_blocks_of_blank_lines_hold_no_record(tmp_path, content):
+    """A block of blank lines only decodes to no document (and is then checked as a batch of none)."""
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(content)
+    records = list(read_corpus([path], max_chars=10))
+    assert [(type(r), getattr(r, "id", None)) for r in records] == ([(Document, "a")] if b"{" in content else [])
+    if b"{" in content:
+        assert [line for line, _ in read_jsonl(path)] == [300_001]
+
+
 def test_id_index_add_all_records_all_or_nothing(monkeypatch):
     monkeypatch.setattr(IdIndex, "FLUSH", 8)
     index = IdIndex()

@@ -23,7 +23,7 @@ from fmaudit.corpus.records import DERIVED_SUFFIXES, Document
 _decode_lines = msgspec.json.Decoder(Document).decode_lines  # its fields' types: the lines the batch path takes
 _has_text = re.compile(r"\S").search  # re's \s is str.isspace's set (tests/test_corpus_blocks.py checks)
 _reserved = methodcaller("endswith", DERIVED_SUFFIXES)
-_ids, _texts = attrgetter("id"), attrgetter("text")
+ids_of, texts_of = attrgetter("id"), attrgetter("text")
 
 
 def decode_block(block: bytes, lines: Optional[int] = None) -> Optional[list[Document]]:
@@ -36,7 +36,7 @@ def decode_block(block: bytes, lines: Optional[int] = None) -> Optional[list[Doc
         return None
     if lines is not None and len(records) != lines:  # a blank line: no record
         return None
-    if not all(map(_has_text, map(_texts, records))) or any(map(_reserved, map(_ids, records))):
+    if not all(map(_has_text, map(texts_of, records))) or any(map(_reserved, map(ids_of, records))):
         return None
     return records
 

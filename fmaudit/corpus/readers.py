@@ -8,13 +8,13 @@ import os
 import stat
 from pathlib import Path
 from itertools import chain, islice
-from operator import attrgetter, methodcaller
+from operator import methodcaller
 from typing import Iterable, Iterator
 
 import orjson
 import xxhash
 
-from fmaudit.corpus.blocks import BlockLines, LineCounter, decode_block
+from fmaudit.corpus.blocks import BlockLines, LineCounter, decode_block, ids_of, texts_of
 from fmaudit.corpus.inputs import HashingReader, ReadDigest, expand_inputs, input_kind, iter_blocks, open_binary
 from fmaudit.corpus.records import (UTF8_BOM, Document, Quarantined, Record, diagnose_json_error, dumps,
                                     record_from_object)
@@ -44,8 +44,9 @@ def read_corpus_batches(paths: Iterable[str | os.PathLike], max_chars: int | Non
         kind = input_kind(path)
         digest = ReadDigest(position) if hashes is not None else None
         for lines, records in _BATCHES[kind](path, digest=digest):
-            if type(lines) in _DECODED and (max_chars is None or max(map(len, map(_texts, records))) <= max_chars) \
-                    and seen.add_all(list(map(_ids, records))):
+            if type(lines) in _DECODED and (max_chars is None or max(map(len, map(texts_of, records)), default=0)
+                                            <= max_chars) \
+                    and seen.add_all(list(map(ids_of, records))):
                 yield records  # documents only, none too long, no id seen before
             else:
                 yield [_check_document(rec, line, path, max_chars, seen) for line, rec in zip(lines, records)]
@@ -54,7 +55,6 @@ def read_corpus_batches(paths: Iterable[str | os.PathLike], max_chars: int | Non
             hashes[str(path)] = sha256 if digest.whole else None
 
 
-_ids, _texts = attrgetter("id"), attrgetter("text")
 _DECODED = (range, BlockLines)  # the lines of a block the batch path decoded: documents only, one per line
 
 
